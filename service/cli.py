@@ -1,0 +1,127 @@
+"""The `secretary` command: init, run, explain, demo."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+from pathlib import Path
+
+from rich.console import Console
+from rich.logging import RichHandler
+
+from . import __version__
+from .config import DEFAULT_CONFIG, PROJECT_ROOT, ConfigError, load, write_starter
+from .directory import Directory, DirectoryError
+from .mail.message import InboundMessage, MalformedMessage
+from .store import StoreError
+from .understand import Context, understand
+from .understand.rules import RuleError
+
+console = Console(stderr=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = _parser()
+    arguments = parser.parse_args(argv)
+    _set_up_logging(arguments.verbose, arguments.command == "run")
+    try:
+        return arguments.handler(arguments)
+    except (ConfigError, DirectoryError, RuleError, StoreError) as error:
+        console.print(f"[bold red]error:[/] {error}")
+        return 2
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="secretary", description="The email-first meeting secretariat.")
+    parser.add_argument("--version", action="version", version=f"secretary {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log more")
+    parser.add_argument(
+        "-c", "--config", type=Path, default=Path(os.environ.get("SECRETARY_CONFIG", DEFAULT_CONFIG)),
+        help=f"the configuration file (default: $SECRETARY_CONFIG or ./{DEFAULT_CONFIG})",
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    init = commands.add_parser("init", help="write a commented starter configuration and a sample directory")
+    init.add_argument("--dir", type=Path, default=Path("."), help="where to write them (default: here)")
+    init.add_argument("--office", default="สำนักงานเขตพื้นที่การศึกษาประถมศึกษาตัวอย่าง เขต ๑")
+    init.add_argument("--mailbox", default="meeting@office.example.go.th")
+    init.add_argument("--clerk", default="clerk@office.example.go.th")
+    init.set_defaults(handler=_init)
+
+    run = commands.add_parser("run", help="run the daemon in the foreground (logs to stderr)")
+    run.add_argument("--once", action="store_true", help="stop when the inbox and the outbox are empty")
+    run.set_defaults(handler=_run)
+
+    explain = commands.add_parser("explain", help="say what a message file is, as JSON, without a daemon")
+    explain.add_argument("file", type=Path)
+    explain.set_defaults(handler=_explain)
+
+    demo = commands.add_parser("demo", help="run the service on a local Maildir with sample mail; no mail server needed")
+    demo.add_argument("--dir", type=Path, default=None, help="where to leave everything (default: a new temporary folder)")
+    demo.set_defaults(handler=_demo)
+    return parser
+
+
+def _set_up_logging(verbose: bool, daemon: bool) -> None:
+    level = logging.DEBUG if verbose else logging.INFO if daemon else logging.WARNING
+    if daemon and not sys.stderr.isatty():
+        logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    else:
+        logging.basicConfig(level=level, format="%(message)s", handlers=[RichHandler(console=console, show_path=False)])
+
+
+def _init(arguments: argparse.Namespace) -> int:
+    for path, written in write_starter(arguments.dir, arguments.office, arguments.mailbox, arguments.clerk):
+        console.print(f"wrote {path}" if written else f"[yellow]{path} exists; left as it is[/]")
+    console.print(
+        "Next: set the reply-key secret, e.g.\n"
+        '  export SECRETARY_REPLY_KEY="$(python3 -c \'import secrets; print(secrets.token_hex(32))\')"\n'
+        f"then run: secretary -c {arguments.dir / DEFAULT_CONFIG} run"
+    )
+    return 0
+
+
+def _run(arguments: argparse.Namespace) -> int:
+    from .daemon import Daemon, build, make_sender, make_source
+
+    settings = load(arguments.config)
+    service = build(settings)
+    Daemon(service, make_source(settings), make_sender(settings)).run(once=arguments.once)
+    return 0
+
+
+def _explain(arguments: argparse.Namespace) -> int:
+    raw = arguments.file.read_bytes()
+    try:
+        message = InboundMessage.parse(raw)
+    except MalformedMessage as error:
+        print(json.dumps({"kind": "unknown", "rule": "unreadable", "reasons": [str(error)], "quarantine": str(error)}, ensure_ascii=False, indent=2))
+        return 0
+    context = _explain_context(arguments.config)
+    verdict = understand(message, context)
+    result = {"message_id": message.message_id, "from": message.sender, "subject": message.subject, **verdict.to_dict()}
+    print(json.dumps(result, ensure_ascii=False, indent=2))
+    return 0
+
+
+def _explain_context(config: Path) -> Context:
+    """The configured directory and secret when there is a configuration; the bare rules otherwise."""
+    if config.exists():
+        settings = load(config)
+        directory = Directory.load(settings.directory) if settings.directory else Directory()
+        return Context(directory, settings.reply_key_secret, settings.rules)
+    secret = os.environ.get("SECRETARY_REPLY_KEY", "").encode()
+    return Context(Directory(), secret, PROJECT_ROOT / "rules")
+
+
+def _demo(arguments: argparse.Namespace) -> int:
+    from .demo import run_demo
+
+    return run_demo(arguments.dir, console)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,264 @@
+"""The configuration: one TOML file, secrets from the environment.
+
+Everything is checked when the service starts, and a mistake is reported
+with the key's full name and what is wrong with it, because the person
+reading the error is an office's IT contact, not the author of this code.
+Passwords, tokens and the reply-key secret never live in the file: the file
+names the environment variable that holds each one.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_CONFIG = "secretary.toml"
+
+
+class ConfigError(ValueError):
+    """The configuration is wrong; the message names the key."""
+
+
+@dataclass(frozen=True)
+class OfficeSettings:
+    name: str
+    mailbox: str
+    clerk: str
+    short_name: str = ""
+    language: str = "th"
+    timezone: str = "Asia/Bangkok"
+    thai_digits: bool = True
+
+
+@dataclass(frozen=True)
+class ImapSettings:
+    host: str
+    username: str
+    password: str
+    port: int = 993
+    security: str = "tls"
+    verify_tls: bool = True
+    inbox: str = "INBOX"
+    processed: str = "Processed"
+    quarantine: str = "Quarantine"
+    timeout: float = 60.0
+    poll_interval: float = 60.0
+
+
+@dataclass(frozen=True)
+class MaildirSettings:
+    path: Path
+
+
+@dataclass(frozen=True)
+class SmtpSettings:
+    host: str
+    port: int = 587
+    security: str = "starttls"
+    username: str = ""
+    password: str = ""
+    verify_tls: bool = True
+    timeout: float = 60.0
+
+
+@dataclass(frozen=True)
+class FileSenderSettings:
+    path: Path
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The whole configuration, checked."""
+
+    path: Path
+    office: OfficeSettings
+    store: Path
+    source: ImapSettings | MaildirSettings
+    sender: SmtpSettings | FileSenderSettings
+    directory: Path | None
+    reply_key_secret: bytes
+    rules: Path = PROJECT_ROOT / "rules"
+    templates: Path = PROJECT_ROOT / "templates"
+    max_message_mb: float = 25.0
+    tick_seconds: float = 60.0
+
+
+def load(path: str | Path, environ: dict[str, str] | None = None) -> Settings:
+    """Read and check a configuration file."""
+    path = Path(path)
+    environ = dict(os.environ if environ is None else environ)
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: no such configuration file (make one with `secretary init`)") from None
+    except tomllib.TOMLDecodeError as error:
+        raise ConfigError(f"{path}: not valid TOML: {error}") from None
+    reader = _Reader(path, data, environ)
+    return reader.settings()
+
+
+class _Reader:
+    """Reads typed values out of the parsed TOML, naming the key in every error."""
+
+    def __init__(self, path: Path, data: dict[str, Any], environ: dict[str, str]) -> None:
+        self.path = path
+        self.data = data
+        self.environ = environ
+        self.base = path.parent
+
+    def settings(self) -> Settings:
+        office = OfficeSettings(
+            name=self.text("office.name"),
+            mailbox=self.address("office.mailbox"),
+            clerk=self.address("office.clerk"),
+            short_name=self.text("office.short_name", ""),
+            language=self.choice("office.language", ("th", "en"), "th"),
+            timezone=self.text("office.timezone", "Asia/Bangkok"),
+            thai_digits=self.boolean("office.thai_digits", True),
+        )
+        return Settings(
+            path=self.path,
+            office=office,
+            store=self.folder("store.path"),
+            source=self.source(),
+            sender=self.sender(),
+            directory=self.folder("directory.path") if self.get("directory.path") is not None else None,
+            reply_key_secret=self.secret("security.reply_key_secret_env", "SECRETARY_REPLY_KEY").encode(),
+            rules=self.folder("paths.rules", PROJECT_ROOT / "rules"),
+            templates=self.folder("paths.templates", PROJECT_ROOT / "templates"),
+            max_message_mb=self.number("limits.max_message_mb", 25.0, minimum=1),
+            tick_seconds=self.number("daemon.tick_seconds", 60.0, minimum=1),
+        )
+
+    def source(self) -> ImapSettings | MaildirSettings:
+        kind = self.choice("source.kind", ("imap", "maildir"))
+        if kind == "maildir":
+            return MaildirSettings(path=self.folder("source.path"))
+        security = self.choice("source.security", ("tls", "starttls", "none"), "tls")
+        return ImapSettings(
+            host=self.text("source.host"),
+            port=self.port("source.port", 993 if security == "tls" else 143),
+            security=security,
+            username=self.text("source.username"),
+            password=self.secret("source.password_env", "SECRETARY_IMAP_PASSWORD"),
+            verify_tls=self.boolean("source.verify_tls", True),
+            inbox=self.text("source.inbox", "INBOX"),
+            processed=self.text("source.processed", "Processed"),
+            quarantine=self.text("source.quarantine", "Quarantine"),
+            timeout=self.number("source.timeout", 60.0, minimum=1),
+            poll_interval=self.number("source.poll_interval", 60.0, minimum=1),
+        )
+
+    def sender(self) -> SmtpSettings | FileSenderSettings:
+        kind = self.choice("sender.kind", ("smtp", "file"))
+        if kind == "file":
+            return FileSenderSettings(path=self.folder("sender.path"))
+        security = self.choice("sender.security", ("tls", "starttls", "none"), "starttls")
+        username = self.text("sender.username", "")
+        return SmtpSettings(
+            host=self.text("sender.host"),
+            port=self.port("sender.port", 465 if security == "tls" else 587),
+            security=security,
+            username=username,
+            password=self.secret("sender.password_env", "SECRETARY_SMTP_PASSWORD") if username else "",
+            verify_tls=self.boolean("sender.verify_tls", True),
+            timeout=self.number("sender.timeout", 60.0, minimum=1),
+        )
+
+    _MISSING = object()
+
+    def get(self, key: str) -> Any:
+        node: Any = self.data
+        for part in key.split("."):
+            if not isinstance(node, dict) or part not in node:
+                return None
+            node = node[part]
+        return node
+
+    def fail(self, key: str, problem: str) -> ConfigError:
+        return ConfigError(f"{self.path}: [{key.rsplit('.', 1)[0]}] {key.rsplit('.', 1)[-1]}: {problem}")
+
+    def value(self, key: str, default: Any, kind: type | tuple[type, ...], description: str) -> Any:
+        found = self.get(key)
+        if found is None:
+            if default is self._MISSING:
+                raise self.fail(key, f"missing; {description} is required")
+            return default
+        if not isinstance(found, kind) or isinstance(found, bool) and kind is not bool:
+            raise self.fail(key, f"must be {description}, got {found!r}")
+        return found
+
+    def text(self, key: str, default: Any = _MISSING) -> str:
+        found = self.value(key, default, str, "a text")
+        if default is self._MISSING and not found.strip():
+            raise self.fail(key, "must not be empty")
+        return found
+
+    def address(self, key: str) -> str:
+        found = self.text(key)
+        local, _, domain = found.partition("@")
+        if not local or "." not in domain or " " in found:
+            raise self.fail(key, f"must be an e-mail address like meeting@office.go.th, got {found!r}")
+        return found.lower()
+
+    def boolean(self, key: str, default: bool) -> bool:
+        return self.value(key, default, bool, "true or false")
+
+    def number(self, key: str, default: float, minimum: float) -> float:
+        found = self.value(key, default, (int, float), "a number")
+        if found < minimum:
+            raise self.fail(key, f"must be at least {minimum}, got {found}")
+        return float(found)
+
+    def port(self, key: str, default: int) -> int:
+        found = self.value(key, default, int, "a port number")
+        if not 0 < found < 65536:
+            raise self.fail(key, f"must be a port number between 1 and 65535, got {found}")
+        return found
+
+    def choice(self, key: str, choices: tuple[str, ...], default: Any = _MISSING) -> str:
+        found = self.value(key, default, str, "one of " + ", ".join(repr(c) for c in choices))
+        if found not in choices:
+            raise self.fail(key, f"must be one of {', '.join(repr(c) for c in choices)}, got {found!r}")
+        return found
+
+    def folder(self, key: str, default: Any = _MISSING) -> Path:
+        found = self.value(key, default, (str, Path), "a path")
+        path = Path(found).expanduser()
+        return path if path.is_absolute() else (self.base / path).resolve()
+
+    def secret(self, key: str, default_variable: str) -> str:
+        """A secret's value, read from the environment variable the key names."""
+        variable = self.text(key, default_variable)
+        found = self.environ.get(variable, "")
+        if not found:
+            raise self.fail(key, f"the environment variable {variable} is not set (it holds a secret, kept out of this file)")
+        return found
+
+
+def write_starter(folder: Path, office: str, mailbox: str, clerk: str) -> list[tuple[Path, bool]]:
+    """Write a commented starter configuration and a sample directory; never overwrite.
+
+    Returns each path with whether it was written.
+    """
+    from .documents.environment import environment
+
+    folder.mkdir(parents=True, exist_ok=True)
+    templates = PROJECT_ROOT / "templates"
+    contents = {
+        folder / DEFAULT_CONFIG: environment(templates).get_template("config/secretary.toml.j2").render(
+            office_name=office, short_name="", mailbox=mailbox, clerk=clerk
+        ),
+        folder / "directory.toml": (templates / "config" / "directory.toml").read_text(encoding="utf-8"),
+    }
+    results = []
+    for path, text in contents.items():
+        written = not path.exists()
+        if written:
+            path.write_text(text, encoding="utf-8")
+        results.append((path, written))
+    return results

@@ -1,0 +1,186 @@
+"""The daemon: wires a source, the pipeline, the outbox and a sender, and keeps them going.
+
+It never stops on a bad message (the pipeline quarantines it) nor on a lost
+connection or a full disk (it says what is wrong, waits, and tries again);
+only a signal stops it, and then between two messages, never inside one.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+import time
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Callable
+from zoneinfo import ZoneInfo
+
+from .config import FileSenderSettings, ImapSettings, MaildirSettings, Settings, SmtpSettings
+from .directory import Directory
+from .mail.compose import Composer
+from .mail.maildir import FileSender, MaildirSource
+from .mail.outbox import Outbox
+from .mail.sender import Sender
+from .mail.source import Source, SourceError
+from .pipeline import Handled, Pipeline
+from .store import Store, StoreError
+from .understand import Context
+
+log = logging.getLogger(__name__)
+
+BACKOFF_FIRST = 1.0
+BACKOFF_CAP = 300.0
+
+
+class Shutdown(Exception):
+    """A signal asked the daemon to stop while it was waiting for mail."""
+
+
+@dataclass
+class Service:
+    """Everything the daemon and the one-off commands share, built from the settings."""
+
+    settings: Settings
+    store: Store
+    directory: Directory
+    pipeline: Pipeline
+    outbox: Outbox
+    clock: Callable[[], datetime]
+
+
+def build(settings: Settings, clock: Callable[[], datetime] | None = None, exclusive: bool = True) -> Service:
+    """Open the store and build the pipeline for a configuration."""
+    zone = ZoneInfo(settings.office.timezone)
+    clock = clock or (lambda: datetime.now(zone))
+    store = Store(settings.store).open(exclusive=exclusive)
+    directory = Directory.load(settings.directory) if settings.directory else Directory()
+    composer = Composer(settings.templates, settings.office.name, settings.office.mailbox, settings.office.language)
+    outbox = Outbox(store, composer, envelope_sender=settings.office.mailbox)
+    context = Context(directory=directory, reply_key_secret=settings.reply_key_secret, rules=settings.rules)
+    pipeline = Pipeline(
+        store, context, outbox, settings.office.mailbox, clock, size_limit=int(settings.max_message_mb * 1024 * 1024)
+    )
+    return Service(settings, store, directory, pipeline, outbox, clock)
+
+
+def make_source(settings: Settings) -> Source:
+    source = settings.source
+    if isinstance(source, MaildirSettings):
+        return MaildirSource(source.path)
+    assert isinstance(source, ImapSettings)
+    from .mail.imap import ImapSource
+
+    return ImapSource(
+        host=source.host,
+        port=source.port,
+        username=source.username,
+        password=source.password,
+        security=source.security,
+        verify_tls=source.verify_tls,
+        inbox=source.inbox,
+        processed=source.processed,
+        quarantine=source.quarantine,
+        timeout=source.timeout,
+        poll_interval=source.poll_interval,
+    )
+
+
+def make_sender(settings: Settings) -> Sender:
+    sender = settings.sender
+    if isinstance(sender, FileSenderSettings):
+        return FileSender(sender.path)
+    assert isinstance(sender, SmtpSettings)
+    from .mail.smtp import SmtpSender
+
+    return SmtpSender(
+        host=sender.host,
+        port=sender.port,
+        security=sender.security,
+        username=sender.username or None,
+        password=sender.password or None,
+        verify_tls=sender.verify_tls,
+        timeout=sender.timeout,
+    )
+
+
+class Daemon:
+    """The main loop: fetch and handle, drain the outbox, wait for more."""
+
+    def __init__(self, service: Service, source: Source, sender: Sender) -> None:
+        self.service = service
+        self.source = source
+        self.sender = sender
+        self.stopping = False
+        self._waiting = False
+        self._failures = 0
+        self.handled: list[Handled] = []
+
+    def run(self, once: bool = False) -> None:
+        """Work until a signal (or, with `once`, until the inbox and the outbox are empty)."""
+        self._install_signal_handlers()
+        log.info("secretary started for %s (store %s)", self.service.settings.office.mailbox, self.service.store.root)
+        try:
+            while not self.stopping:
+                worked = self.step()
+                if once and not worked and self._idle():
+                    break
+                self._wait(0 if worked else self.service.settings.tick_seconds)
+        except Shutdown:
+            pass
+        finally:
+            self.source.close()
+            self.service.store.close()
+            log.info("secretary stopped")
+
+    def step(self) -> bool:
+        """One pass: handle every waiting message, then send what is due. True if any message was handled."""
+        worked = False
+        try:
+            for fetched in self.source.fetch_new():
+                self.handled.append(self.service.pipeline.process(self.source, fetched))
+                worked = True
+                if self.stopping:
+                    break
+            self.service.outbox.drain(self.sender, self.service.clock())
+            self._failures = 0
+        except SourceError as error:
+            self._back_off(f"the mailbox is not reachable: {error}")
+        except StoreError as error:
+            self._back_off(f"the store cannot be written ({error}); messages stay in the inbox until it can")
+        return worked
+
+    def _idle(self) -> bool:
+        return not any(d["next_attempt_at"] <= self.service.clock().isoformat() for d in self.service.outbox.pending())
+
+    def _wait(self, seconds: float) -> None:
+        if seconds <= 0 or self.stopping:
+            return
+        self._waiting = True
+        try:
+            self.source.wait(seconds)
+        except SourceError as error:
+            self._back_off(f"the mailbox is not reachable: {error}")
+        finally:
+            self._waiting = False
+
+    def _back_off(self, problem: str) -> None:
+        self._failures += 1
+        delay = min(BACKOFF_FIRST * 2 ** (self._failures - 1), BACKOFF_CAP)
+        log.error("%s; trying again in %.0f s", problem, delay)
+        self._waiting = True
+        try:
+            time.sleep(delay)
+        finally:
+            self._waiting = False
+
+    def _install_signal_handlers(self) -> None:
+        def stop(signum: int, frame: object) -> None:
+            log.info("signal %s: stopping after the current message", signal.Signals(signum).name)
+            self.stopping = True
+            if self._waiting:
+                raise Shutdown
+
+        if threading.current_thread() is threading.main_thread():
+            for signum in (signal.SIGTERM, signal.SIGINT):
+                signal.signal(signum, stop)

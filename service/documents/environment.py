@@ -1,0 +1,28 @@
+"""The jinja2 environment every e-mail and document is rendered with.
+
+Templates live in the office's `templates/` folder, so an office changes
+wording and layout by editing files, not code. HTML templates (`*.html.j2`)
+are autoescaped; text templates are not.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+
+from .thai import english_date, thai_date, thai_digits
+
+
+@lru_cache(maxsize=8)
+def environment(templates: Path) -> Environment:
+    """One shared environment per templates folder (jinja2 caches compiled templates in it)."""
+    env = Environment(
+        loader=FileSystemLoader(str(templates)),
+        autoescape=select_autoescape(enabled_extensions=("html.j2",), default_for_string=False),
+        undefined=StrictUndefined,
+        keep_trailing_newline=True,
+    )
+    env.filters.update(thai_date=thai_date, thai_digits=thai_digits, english_date=english_date)
+    return env

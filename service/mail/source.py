@@ -1,0 +1,54 @@
+"""What every mailbox the service watches must do: the source protocol.
+
+A source hands out the messages waiting in the shared mailbox's inbox, oldest
+first, and moves each one away once the store has recorded it: to *Processed*
+when it was handled, to *Quarantine* when it could not be. Because a message
+leaves the inbox only after the store write, a crash at any point leaves it
+either still in the inbox (and the store's message identity stops it being
+handled twice) or already moved. IMAP, Exchange, Graph and Maildir implement
+just this.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Iterator, Protocol
+
+PROCESSED = "Processed"
+QUARANTINE = "Quarantine"
+
+
+@dataclass(frozen=True)
+class Fetched:
+    """One raw message as the mailbox holds it.
+
+    `ref` is the source's own handle for moving the message later (an IMAP
+    UID with its UIDVALIDITY, a Maildir file name, an Exchange item id); it
+    means nothing outside the source that made it.
+    """
+
+    ref: str
+    raw: bytes
+
+
+class SourceError(Exception):
+    """The mailbox could not be reached or refused an operation; retry later."""
+
+
+class Source(Protocol):
+    """A shared mailbox seen as a queue of raw messages."""
+
+    def fetch_new(self) -> Iterator[Fetched]:
+        """Yield the messages now in the inbox, oldest first."""
+
+    def mark_processed(self, ref: str) -> None:
+        """Move a handled message out of the inbox into *Processed*."""
+
+    def mark_quarantined(self, ref: str) -> None:
+        """Move a message that could not be handled into *Quarantine*."""
+
+    def wait(self, timeout: float) -> None:
+        """Block until new mail may have arrived, or `timeout` seconds pass."""
+
+    def close(self) -> None:
+        """Let go of connections and locks."""

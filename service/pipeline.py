@@ -1,0 +1,144 @@
+"""One message, in a straight line: dedupe → understand → handle → store → move.
+
+The order is what makes a crash harmless. The message is moved out of the
+inbox only after the store has recorded it, together with every change and
+every outbound message it causes (one transaction). A crash before that
+commit leaves the message in the inbox to be handled afresh; a crash after
+it is caught by the message log: a message whose identity is already there
+is only moved, never handled again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Callable
+
+from .mail.message import InboundMessage, MalformedMessage
+from .mail.outbox import Outbox
+from .mail.source import Fetched, Source
+from .meetings.receipts import Outcome, receive
+from .store import Store, StoreError
+from .understand import Context, Verdict, understand
+
+log = logging.getLogger(__name__)
+
+PROCESSED = "processed"
+QUARANTINED = "quarantined"
+
+
+@dataclass(frozen=True)
+class Handled:
+    """What became of one message."""
+
+    identity: str
+    status: str
+    kind: str = ""
+    rule: str = ""
+    reason: str = ""
+    duplicate: bool = False
+    queued: tuple[str, ...] = ()
+
+
+def log_shard(identity: str) -> str:
+    """The message log is spread over 256 shards by identity, so a lookup reads one small file."""
+    return f"log/{hashlib.sha256(identity.encode('utf-8')).hexdigest()[:2]}"
+
+
+class Pipeline:
+    """Handles messages from a source into the store and the outbox."""
+
+    def __init__(
+        self,
+        store: Store,
+        context: Context,
+        outbox: Outbox,
+        mailbox: str,
+        clock: Callable[[], datetime],
+        size_limit: int,
+    ) -> None:
+        self.store = store
+        self.context = context
+        self.outbox = outbox
+        self.mailbox = mailbox
+        self.clock = clock
+        self.size_limit = size_limit
+
+    def process(self, source: Source, fetched: Fetched) -> Handled:
+        """Handle one fetched message and move it where it belongs."""
+        handled = self.handle(fetched.raw, fetched.ref)
+        if handled.status == QUARANTINED:
+            source.mark_quarantined(fetched.ref)
+        else:
+            source.mark_processed(fetched.ref)
+        return handled
+
+    def handle(self, raw: bytes, ref: str = "") -> Handled:
+        """File one raw message (once) and queue what it causes; raise StoreError if the store can't be written."""
+        try:
+            message: InboundMessage | None = InboundMessage.parse(raw, self.size_limit)
+            identity = message.identity
+            reason = ""
+        except MalformedMessage as error:
+            message, identity, reason = None, f"sha256:{hashlib.sha256(raw).hexdigest()}", str(error)
+        earlier = self.store.get(log_shard(identity), "messages", identity)
+        if earlier is not None:
+            log.info("already handled %s (%s); moving it again", identity, earlier["status"])
+            return Handled(identity, earlier["status"], earlier["kind"], earlier["rule"], earlier["reason"], duplicate=True)
+        now = self.clock()
+        raw_file = self.store.put_file("mail/in", raw, "message.eml")
+        verdict, outcome = None, Outcome()
+        if message is not None:
+            try:
+                verdict = understand(message, self.context)
+                reason = _quarantine_reason(verdict)
+                if not reason:
+                    outcome = receive(message, verdict, self.mailbox, now)
+            except StoreError:
+                raise
+            except Exception as error:  # a bug must cost one message its handling, never the daemon
+                log.exception("could not handle %s", identity)
+                reason = f"internal error while handling the message: {type(error).__name__}: {error}"
+                verdict, outcome = None, Outcome()
+        status = QUARANTINED if reason else PROCESSED
+        with self.store.transaction() as transaction:
+            queued = [self.outbox.queue(transaction, outgoing, now) for outgoing in outcome.outgoing]
+            for shard, table, key, document in outcome.documents:
+                transaction.put(shard, table, key, document)
+            transaction.put(log_shard(identity), "messages", identity, {
+                "identity": identity,
+                "received_at": now.isoformat(),
+                "source_ref": ref,
+                "from": message.sender if message else "",
+                "subject": message.subject if message else "",
+                "raw": raw_file,
+                "attachments": self._file_attachments(message),
+                "status": status,
+                "reason": reason,
+                "kind": verdict.kind if verdict else "",
+                "rule": verdict.rule if verdict else "",
+                "verdict": verdict.to_dict() if verdict else None,
+                "for_clerk": outcome.for_clerk,
+                "queued": queued,
+            })
+        log.info("%s %s: %s%s", status, identity, verdict.kind if verdict else "-", f" ({reason})" if reason else "")
+        return Handled(
+            identity, status, verdict.kind if verdict else "", verdict.rule if verdict else "", reason, queued=tuple(queued)
+        )
+
+    def _file_attachments(self, message: InboundMessage | None) -> list[dict[str, str]]:
+        if message is None:
+            return []
+        return [
+            {"name": a.filename, "type": a.content_type, "file": self.store.put_file("files", a.data, a.filename)}
+            for a in message.attachments
+        ]
+
+
+def _quarantine_reason(verdict: Verdict) -> str:
+    """A person's message we could not read safely is kept aside; automatic mail is filed anyway."""
+    if verdict.problems and not verdict.automatic:
+        return "; ".join(verdict.problems)
+    return ""

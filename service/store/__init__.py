@@ -1,0 +1,210 @@
+"""The store: the office's files, and the one truth everything else reacts to.
+
+Documents live in small TinyDB shards (one per meeting; the directory, the
+message log and the outbox apart) under one folder, with raw messages and
+attachments as content-addressed files beside them. The whole interface is
+`get`, `find`, `transaction` and `put_file`, so a server-backed store can
+take its place without touching the rest of the service.
+
+A transaction may touch several shards (a message's log entry, the meeting
+it changes and the mail that change sends). It is first written whole to a
+journal file; then each shard is rewritten atomically; then the journal is
+removed. A crash in between leaves the journal, which the next start applies
+again: every operation is a put or delete by key, so applying it twice is
+the same as once.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import json
+import os
+import re
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+from tinydb import TinyDB
+from tinydb.table import Document
+
+from .storage import AtomicJSONStorage, write_atomically
+
+JOURNAL = "journal.json"
+LOCK = "secretary.lock"
+_SHARD_NAME = re.compile(r"^[a-z0-9_-]+(/[a-z0-9_.-]+)*$")
+
+
+class StoreError(Exception):
+    """The store cannot be read or written (a full disk, a second daemon, a bad path)."""
+
+
+class StoreLocked(StoreError):
+    """Another daemon already works this store."""
+
+
+def doc_id(key: str) -> int:
+    """A stable TinyDB document id for a string key (60 bits of its hash)."""
+    return int(hashlib.sha256(key.encode("utf-8")).hexdigest()[:15], 16)
+
+
+class Transaction:
+    """Puts and deletes by key, applied together when the `with` block ends."""
+
+    def __init__(self) -> None:
+        self.operations: list[tuple[str, str, str, dict[str, Any] | None]] = []
+
+    def put(self, shard: str, table: str, key: str, document: dict[str, Any]) -> None:
+        _check_shard(shard)
+        self.operations.append((shard, table, key, {**document, "_key": key}))
+
+    def delete(self, shard: str, table: str, key: str) -> None:
+        _check_shard(shard)
+        self.operations.append((shard, table, key, None))
+
+
+class Store:
+    """A folder of TinyDB shards and content-addressed files."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root)
+        self._shards: dict[str, TinyDB] = {}
+        self._lock_file: int | None = None
+        self._unfinished = False
+
+    def open(self, exclusive: bool = True) -> Store:
+        """Make the folder, take the lock (for a daemon), and finish any interrupted transaction."""
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise StoreError(f"cannot create the store folder {self.root}: {error}") from error
+        if exclusive:
+            self._lock()
+            self._unfinished = (self.root / JOURNAL).exists()
+            self._finish()
+        return self
+
+    def close(self) -> None:
+        for shard in self._shards.values():
+            shard.close()
+        self._shards.clear()
+        if self._lock_file is not None:
+            os.close(self._lock_file)
+            self._lock_file = None
+
+    def __enter__(self) -> Store:
+        return self.open()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def get(self, shard: str, table: str, key: str) -> dict[str, Any] | None:
+        self._finish()
+        found = self._shard(shard).table(table).get(doc_id=doc_id(key))
+        return dict(found) if found is not None else None
+
+    def find(self, shard: str, table: str, where: Callable[[dict[str, Any]], bool] | None = None) -> list[dict[str, Any]]:
+        self._finish()
+        documents = self._shard(shard).table(table).all()
+        return [dict(d) for d in documents if where is None or where(d)]
+
+    def shards(self, prefix: str) -> list[str]:
+        """Names of the existing shards under a folder, e.g. "log" → ["log/00", …]."""
+        folder = self.root / prefix
+        if not folder.is_dir():
+            return []
+        return sorted(f"{prefix}/{path.relative_to(folder).with_suffix('')}" for path in folder.rglob("*.json"))
+
+    @contextmanager
+    def transaction(self) -> Iterator[Transaction]:
+        """Collect changes; on leaving the block, write them all or (on error) none."""
+        self._finish()
+        transaction = Transaction()
+        yield transaction
+        if not transaction.operations:
+            return
+        records = [list(op) for op in transaction.operations]
+        try:
+            write_atomically(self.root / JOURNAL, json.dumps(records, ensure_ascii=False).encode("utf-8"))
+        except OSError as error:
+            raise StoreError(f"cannot write the store at {self.root}: {error}") from error
+        self._unfinished = True
+        self._finish()
+
+    def _finish(self) -> None:
+        """Apply a journal that a crash or a failed write left, before anything reads or writes."""
+        if not self._unfinished:
+            return
+        journal = self.root / JOURNAL
+        try:
+            self._apply(json.loads(journal.read_text(encoding="utf-8")))
+            journal.unlink()
+        except OSError as error:
+            raise StoreError(f"cannot write the store at {self.root}: {error}") from error
+        self._unfinished = False
+
+    def put_file(self, folder: str, data: bytes, name: str = "") -> str:
+        """Keep bytes under their SHA-256 (plus a readable name); return the path relative to the root.
+
+        Writing the same content twice writes one file, so a crash and a retry
+        cost nothing.
+        """
+        digest = hashlib.sha256(data).hexdigest()
+        safe = re.sub(r"[^\w.\-]+", "_", name, flags=re.UNICODE).strip("._")[:80]
+        relative = f"{folder}/{digest[:2]}/{digest}{'-' + safe if safe else ''}"
+        path = self.root / relative
+        if not path.exists():
+            try:
+                write_atomically(path, data)
+            except OSError as error:
+                raise StoreError(f"cannot write {path}: {error}") from error
+        return relative
+
+    def read_file(self, relative: str) -> bytes:
+        return (self.root / relative).read_bytes()
+
+    def _apply(self, records: list[list[Any]]) -> None:
+        touched: dict[str, TinyDB] = {}
+        try:
+            for shard_name, table, key, document in records:
+                shard = touched.get(shard_name)
+                if shard is None:
+                    shard = touched[shard_name] = self._shard(shard_name)
+                    shard.storage.defer()
+                rows = shard.table(table)
+                if document is None:
+                    if rows.contains(doc_id=doc_id(key)):
+                        rows.remove(doc_ids=[doc_id(key)])
+                else:
+                    rows.upsert(Document(document, doc_id=doc_id(key)))
+            for shard in touched.values():
+                shard.storage.flush()
+        except BaseException:
+            for shard in touched.values():
+                shard.storage.discard()
+            raise
+
+    def _shard(self, name: str) -> TinyDB:
+        shard = self._shards.get(name)
+        if shard is None:
+            _check_shard(name)
+            shard = self._shards[name] = TinyDB(self.root / f"{name}.json", storage=AtomicJSONStorage)
+        return shard
+
+    def _lock(self) -> None:
+        path = self.root / LOCK
+        descriptor = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.read(descriptor, 64).decode(errors="replace").strip() or "unknown"
+            os.close(descriptor)
+            raise StoreLocked(f"another secretary (pid {holder}) is already working the store at {self.root}") from None
+        os.ftruncate(descriptor, 0)
+        os.write(descriptor, str(os.getpid()).encode())
+        self._lock_file = descriptor
+
+
+def _check_shard(name: str) -> None:
+    if not _SHARD_NAME.match(name):
+        raise ValueError(f"not a valid shard name: {name!r}")

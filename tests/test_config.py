@@ -1,0 +1,62 @@
+"""Configuration: the starter file works as written, and every mistake names its key."""
+
+import pytest
+
+from service.config import ConfigError, ImapSettings, MaildirSettings, load, write_starter
+
+ENV = {"SECRETARY_REPLY_KEY": "s3cret", "SECRETARY_IMAP_PASSWORD": "imap-pw"}
+
+
+def test_the_starter_configuration_loads(tmp_path):
+    written = write_starter(tmp_path, "สพป.ทดสอบ", "meeting@office.test", "clerk@office.test")
+    assert all(flag for _, flag in written)
+    settings = load(tmp_path / "secretary.toml", ENV)
+    assert settings.office.mailbox == "meeting@office.test"
+    assert isinstance(settings.source, MaildirSettings) and settings.source.path == tmp_path / "mailbox"
+    assert settings.reply_key_secret == b"s3cret"
+    assert not any(flag for _, flag in write_starter(tmp_path, "x", "a@b.cd", "c@d.ef")), "init never overwrites"
+
+
+def _config(tmp_path, body):
+    path = tmp_path / "secretary.toml"
+    path.write_text(
+        '[office]\nname = "สพป.ทดสอบ"\nmailbox = "meeting@office.test"\nclerk = "clerk@office.test"\n'
+        '[store]\npath = "store"\n[sender]\nkind = "file"\npath = "out"\n' + body,
+        encoding="utf-8",
+    )
+    return path
+
+
+def test_imap_settings_take_the_password_from_the_environment(tmp_path):
+    path = _config(tmp_path, '[source]\nkind = "imap"\nhost = "imap.office.test"\nusername = "meeting"\nsecurity = "starttls"\n')
+    source = load(path, ENV).source
+    assert isinstance(source, ImapSettings)
+    assert (source.port, source.password) == (143, "imap-pw")
+
+
+@pytest.mark.parametrize(
+    "body, env, message",
+    [
+        ('[source]\nkind = "pop3"\n', ENV, r"\[source\] kind: must be one of 'imap', 'maildir', got 'pop3'"),
+        ('[source]\nkind = "imap"\nhost = "h"\nusername = "u"\nport = "993"\n', ENV, r"\[source\] port: must be a port number, got '993'"),
+        ('[source]\nkind = "imap"\nhost = "h"\nusername = "u"\nport = 99999\n', ENV, r"between 1 and 65535"),
+        ('[source]\nkind = "imap"\nhost = "h"\nusername = "u"\n', {"SECRETARY_REPLY_KEY": "k"}, r"\[source\] password_env: the environment variable SECRETARY_IMAP_PASSWORD is not set"),
+        ('[source]\nkind = "maildir"\npath = "m"\n', {}, r"\[security\] reply_key_secret_env: the environment variable SECRETARY_REPLY_KEY"),
+        ('[source]\nkind = "imap"\nusername = "u"\n', ENV, r"\[source\] host: missing"),
+    ],
+)
+def test_mistakes_name_the_key(tmp_path, body, env, message):
+    with pytest.raises(ConfigError, match=message):
+        load(_config(tmp_path, body), env)
+
+
+def test_a_bad_mailbox_address_and_bad_toml_are_explained(tmp_path):
+    path = tmp_path / "secretary.toml"
+    path.write_text('[office]\nname = "x"\nmailbox = "meeting"\n', encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"\[office\] mailbox: must be an e-mail address"):
+        load(path, ENV)
+    path.write_text("[office\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match="not valid TOML"):
+        load(path, ENV)
+    with pytest.raises(ConfigError, match="secretary init"):
+        load(tmp_path / "missing.toml", ENV)
