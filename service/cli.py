@@ -9,12 +9,19 @@ import os
 import sys
 from pathlib import Path
 
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
 from rich.console import Console
 from rich.logging import RichHandler
+from rich.table import Table
 
 from . import __version__
 from .config import DEFAULT_CONFIG, PROJECT_ROOT, ConfigError, load, write_starter
 from .directory import Directory, DirectoryError
+from .documents.thai import thai_date
+from .meetings.meeting import MeetingError
+from .meetings.timeline import TimelineError
 from .mail.message import InboundMessage, MalformedMessage
 from .store import StoreError
 from .understand import Context, understand
@@ -29,7 +36,7 @@ def main(argv: list[str] | None = None) -> int:
     _set_up_logging(arguments.verbose, arguments.command == "run")
     try:
         return arguments.handler(arguments)
-    except (ConfigError, DirectoryError, RuleError, StoreError) as error:
+    except (ConfigError, DirectoryError, RuleError, StoreError, MeetingError, TimelineError) as error:
         console.print(f"[bold red]error:[/] {error}")
         return 2
 
@@ -58,6 +65,25 @@ def _parser() -> argparse.ArgumentParser:
     explain = commands.add_parser("explain", help="say what a message file is, as JSON, without a daemon")
     explain.add_argument("file", type=Path)
     explain.set_defaults(handler=_explain)
+
+    meeting = commands.add_parser("meeting", help="open, list and show meetings")
+    meeting_commands = meeting.add_subparsers(dest="meeting_command", required=True)
+    new = meeting_commands.add_parser("new", help="open a meeting and schedule its timeline")
+    new.add_argument("--kind", required=True, help="a kind from rules/timeline.yaml, e.g. school_administrators")
+    new.add_argument("--title", required=True, help="e.g. การประชุมผู้บริหารสถานศึกษา")
+    new.add_argument("--number", type=int, required=True, help="the meeting's number in the year (ครั้งที่)")
+    new.add_argument("--year", type=int, default=None, help="the Buddhist Era year (default: the start's)")
+    new.add_argument("--start", required=True, help="e.g. 2026-12-16T09:00 (office time)")
+    new.add_argument("--end", required=True, help="e.g. 2026-12-16T12:00")
+    new.add_argument("--place", required=True)
+    new.add_argument("--chair", required=True, help="directory id of the chair")
+    new.add_argument("--secretary", required=True, help="directory id of the meeting's secretary")
+    new.add_argument("--attendees", required=True, help="comma-separated: ids, role:<role>, group:<group id>")
+    new.set_defaults(handler=_meeting_new)
+    meeting_commands.add_parser("list", help="every meeting").set_defaults(handler=_meeting_list)
+    show = meeting_commands.add_parser("show", help="one meeting with its timeline")
+    show.add_argument("meeting")
+    show.set_defaults(handler=_meeting_show)
 
     demo = commands.add_parser("demo", help="run the service on a local Maildir with sample mail; no mail server needed")
     demo.add_argument("--dir", type=Path, default=None, help="where to leave everything (default: a new temporary folder)")
@@ -115,6 +141,77 @@ def _explain_context(config: Path) -> Context:
         return Context(directory, settings.reply_key_secret, settings.rules)
     secret = os.environ.get("SECRETARY_REPLY_KEY", "").encode()
     return Context(Directory(), secret, PROJECT_ROOT / "rules")
+
+
+def _office(arguments: argparse.Namespace):
+    from .daemon import build
+
+    return build(load(arguments.config), exclusive=False)
+
+
+def _meeting_new(arguments: argparse.Namespace) -> int:
+    from .meetings.meeting import NewMeeting, create
+    from .meetings.timeline import load_timeline
+
+    service = _office(arguments)
+    zone = ZoneInfo(service.settings.office.timezone)
+    start = datetime.fromisoformat(arguments.start).replace(tzinfo=zone)
+    new = NewMeeting(
+        kind=arguments.kind,
+        title=arguments.title,
+        number=arguments.number,
+        year_be=arguments.year or start.year + 543,
+        start=start,
+        end=datetime.fromisoformat(arguments.end).replace(tzinfo=zone),
+        place=arguments.place,
+        chair=arguments.chair,
+        secretary=arguments.secretary,
+        attendees=tuple(a.strip() for a in arguments.attendees.split(",") if a.strip()),
+    )
+    timeline = load_timeline(service.settings.rules / "timeline.yaml")
+    meeting = create(service.store, timeline, service.directory, new, service.clock())
+    console.print(f"opened meeting [bold]{meeting['id']}[/] with {len(meeting['attendees'])} attendees")
+    _print_timeline(meeting, timeline)
+    return 0
+
+
+def _meeting_list(arguments: argparse.Namespace) -> int:
+    from .meetings.meeting import all_meetings
+
+    table = Table(title="Meetings")
+    for column in ("id", "title", "ครั้งที่", "date", "place", "status"):
+        table.add_column(column)
+    for meeting in all_meetings(_office(arguments).store):
+        start = datetime.fromisoformat(meeting["start"])
+        table.add_row(meeting["id"], meeting["title"], f"{meeting['number']}/{meeting['year_be']}", thai_date(start, "datetime"), meeting["place"], meeting["status"])
+    Console().print(table)
+    return 0
+
+
+def _meeting_show(arguments: argparse.Namespace) -> int:
+    from .meetings.meeting import load as load_meeting
+    from .meetings.timeline import load_timeline
+
+    service = _office(arguments)
+    meeting = load_meeting(service.store, arguments.meeting)
+    out = Console()
+    out.print(f"[bold]{meeting['title']}[/] ครั้งที่ {meeting['number']}/{meeting['year_be']}  ({meeting['id']}, {meeting['kind']})")
+    out.print(f"{thai_date(datetime.fromisoformat(meeting['start']), 'datetime')} ณ {meeting['place']}")
+    out.print(f"attendees: {len(meeting['attendees'])}")
+    _print_timeline(meeting, load_timeline(service.settings.rules / "timeline.yaml"), out)
+    return 0
+
+
+def _print_timeline(meeting: dict, timeline, out: Console | None = None) -> None:
+    table = Table(title="Timeline")
+    for column in ("step", "day", "status"):
+        table.add_column(column)
+    today = datetime.now().date().isoformat()
+    for step in timeline.kind(meeting["kind"]).steps:
+        day = meeting["schedule"][step.name]
+        status = "done" if step.name in meeting["done"] else "due" if day <= today else ""
+        table.add_row(step.title, thai_date(datetime.fromisoformat(day), "weekday"), status)
+    (out or Console()).print(table)
 
 
 def _demo(arguments: argparse.Namespace) -> int:

@@ -13,9 +13,9 @@ from pythainlp.util import arabic_digit_to_thai_digit, thai_strftime
 
 FORMATS = {
     "date": "%-d %B %Y",
-    "weekday": "วัน%Aที่ %-d %B %Y",
+    "weekday": "%Aที่ %-d %B %Y",
     "time": "%H.%M น.",
-    "datetime": "วัน%Aที่ %-d %B %Y เวลา %H.%M น.",
+    "datetime": "%Aที่ %-d %B %Y เวลา %H.%M น.",
     "short": "%-d %b %y",
 }
 
