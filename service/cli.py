@@ -169,7 +169,7 @@ def _meeting_new(arguments: argparse.Namespace) -> int:
         attendees=tuple(a.strip() for a in arguments.attendees.split(",") if a.strip()),
     )
     timeline = load_timeline(service.settings.rules / "timeline.yaml")
-    meeting = create(service.store, timeline, service.directory, new, service.clock())
+    meeting = create(service.office.store, timeline, service.office.directory, new, service.clock())
     console.print(f"opened meeting [bold]{meeting['id']}[/] with {len(meeting['attendees'])} attendees")
     _print_timeline(meeting, timeline)
     return 0
@@ -181,7 +181,7 @@ def _meeting_list(arguments: argparse.Namespace) -> int:
     table = Table(title="Meetings")
     for column in ("id", "title", "ครั้งที่", "date", "place", "status"):
         table.add_column(column)
-    for meeting in all_meetings(_office(arguments).store):
+    for meeting in all_meetings(_office(arguments).office.store):
         start = datetime.fromisoformat(meeting["start"])
         table.add_row(meeting["id"], meeting["title"], f"{meeting['number']}/{meeting['year_be']}", thai_date(start, "datetime"), meeting["place"], meeting["status"])
     Console().print(table)
@@ -193,7 +193,7 @@ def _meeting_show(arguments: argparse.Namespace) -> int:
     from .meetings.timeline import load_timeline
 
     service = _office(arguments)
-    meeting = load_meeting(service.store, arguments.meeting)
+    meeting = load_meeting(service.office.store, arguments.meeting)
     out = Console()
     out.print(f"[bold]{meeting['title']}[/] ครั้งที่ {meeting['number']}/{meeting['year_be']}  ({meeting['id']}, {meeting['kind']})")
     out.print(f"{thai_date(datetime.fromisoformat(meeting['start']), 'datetime')} ณ {meeting['place']}")

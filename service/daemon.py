@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo
 
 from .config import FileSenderSettings, ImapSettings, MaildirSettings, Settings, SmtpSettings
 from .directory import Directory
+from .meetings import Office
 from .mail.compose import Composer
 from .mail.maildir import FileSender, MaildirSource
 from .mail.outbox import Outbox
@@ -25,6 +26,7 @@ from .mail.sender import Sender
 from .mail.source import Source, SourceError
 from .pipeline import Handled, Pipeline
 from .store import Store, StoreError
+from .ticks import run_due_steps
 from .understand import Context
 
 log = logging.getLogger(__name__)
@@ -42,8 +44,7 @@ class Service:
     """Everything the daemon and the one-off commands share, built from the settings."""
 
     settings: Settings
-    store: Store
-    directory: Directory
+    office: Office
     pipeline: Pipeline
     outbox: Outbox
     clock: Callable[[], datetime]
@@ -58,10 +59,9 @@ def build(settings: Settings, clock: Callable[[], datetime] | None = None, exclu
     composer = Composer(settings.templates, settings.office.name, settings.office.mailbox, settings.office.language)
     outbox = Outbox(store, composer, envelope_sender=settings.office.mailbox)
     context = Context(directory=directory, reply_key_secret=settings.reply_key_secret, rules=settings.rules)
-    pipeline = Pipeline(
-        store, context, outbox, settings.office.mailbox, clock, size_limit=int(settings.max_message_mb * 1024 * 1024)
-    )
-    return Service(settings, store, directory, pipeline, outbox, clock)
+    office = Office(settings.office.mailbox, store, directory, settings.rules, settings.reply_key_secret)
+    pipeline = Pipeline(office, context, outbox, clock, size_limit=int(settings.max_message_mb * 1024 * 1024))
+    return Service(settings, office, pipeline, outbox, clock)
 
 
 def make_source(settings: Settings) -> Source:
@@ -119,7 +119,7 @@ class Daemon:
     def run(self, once: bool = False) -> None:
         """Work until a signal (or, with `once`, until the inbox and the outbox are empty)."""
         self._install_signal_handlers()
-        log.info("secretary started for %s (store %s)", self.service.settings.office.mailbox, self.service.store.root)
+        log.info("secretary started for %s (store %s)", self.service.settings.office.mailbox, self.service.office.store.root)
         try:
             while not self.stopping:
                 worked = self.step()
@@ -130,7 +130,7 @@ class Daemon:
             pass
         finally:
             self.source.close()
-            self.service.store.close()
+            self.service.office.store.close()
             log.info("secretary stopped")
 
     def step(self) -> bool:
@@ -142,6 +142,7 @@ class Daemon:
                 worked = True
                 if self.stopping:
                     break
+            run_due_steps(self.service.office, self.service.outbox, self.service.clock())
             self.service.outbox.drain(self.sender, self.service.clock())
             self._failures = 0
         except SourceError as error:

@@ -19,8 +19,9 @@ from typing import Callable
 from .mail.message import InboundMessage, MalformedMessage
 from .mail.outbox import Outbox
 from .mail.source import Fetched, Source
-from .meetings.receipts import Outcome, receive
-from .store import Store, StoreError
+from .meetings import Office, Outcome
+from .meetings.receipts import receive
+from .store import StoreError, Transaction
 from .understand import Context, Verdict, understand
 
 log = logging.getLogger(__name__)
@@ -52,17 +53,16 @@ class Pipeline:
 
     def __init__(
         self,
-        store: Store,
+        office: Office,
         context: Context,
         outbox: Outbox,
-        mailbox: str,
         clock: Callable[[], datetime],
         size_limit: int,
     ) -> None:
-        self.store = store
+        self.office = office
+        self.store = office.store
         self.context = context
         self.outbox = outbox
-        self.mailbox = mailbox
         self.clock = clock
         self.size_limit = size_limit
 
@@ -89,13 +89,14 @@ class Pipeline:
             return Handled(identity, earlier["status"], earlier["kind"], earlier["rule"], earlier["reason"], duplicate=True)
         now = self.clock()
         raw_file = self.store.put_file("mail/in", raw, "message.eml")
+        files = self._file_attachments(message)
         verdict, outcome = None, Outcome()
         if message is not None:
             try:
                 verdict = understand(message, self.context)
                 reason = _quarantine_reason(verdict)
                 if not reason:
-                    outcome = receive(message, verdict, self.mailbox, now)
+                    outcome = receive(self.office, message, verdict, files, now)
             except StoreError:
                 raise
             except Exception as error:  # a bug must cost one message its handling, never the daemon
@@ -104,9 +105,7 @@ class Pipeline:
                 verdict, outcome = None, Outcome()
         status = QUARANTINED if reason else PROCESSED
         with self.store.transaction() as transaction:
-            queued = [self.outbox.queue(transaction, outgoing, now) for outgoing in outcome.outgoing]
-            for shard, table, key, document in outcome.documents:
-                transaction.put(shard, table, key, document)
+            queued = write_outcome(transaction, self.outbox, outcome, now)
             transaction.put(log_shard(identity), "messages", identity, {
                 "identity": identity,
                 "received_at": now.isoformat(),
@@ -114,7 +113,7 @@ class Pipeline:
                 "from": message.sender if message else "",
                 "subject": message.subject if message else "",
                 "raw": raw_file,
-                "attachments": self._file_attachments(message),
+                "attachments": files,
                 "status": status,
                 "reason": reason,
                 "kind": verdict.kind if verdict else "",
@@ -135,6 +134,13 @@ class Pipeline:
             {"name": a.filename, "type": a.content_type, "file": self.store.put_file("files", a.data, a.filename)}
             for a in message.attachments
         ]
+
+
+def write_outcome(transaction: Transaction, outbox: Outbox, outcome: Outcome, now: datetime) -> list[str]:
+    """Add an outcome's documents and mail to a transaction; return the queued Message-IDs."""
+    for shard, table, key, document in outcome.documents:
+        transaction.put(shard, table, key, document)
+    return [outbox.queue(transaction, outgoing, now) for outgoing in outcome.outgoing]
 
 
 def _quarantine_reason(verdict: Verdict) -> str:

@@ -59,7 +59,7 @@ def test_a_crash_between_the_store_write_and_the_move_handles_nothing_twice(offi
     deliver(office.source.path, raw, "a")
     service = build(office)
     service.pipeline.handle(raw, "new/a")  # filed and queued; the process dies before moving it
-    service.store.close()
+    service.office.store.close()
     [handled] = run_once(office)
     assert handled.duplicate
     assert len(sent(office)) == 1
@@ -92,9 +92,9 @@ def test_broken_messages_go_to_quarantine_with_the_reason(office, raw, reason):
     assert reason in handled[0].reason
     assert len(list((office.source.path / ".Quarantine" / "cur").iterdir())) == 1
     service = build(office, exclusive=False)
-    entry = service.store.get(log_shard(handled[0].identity), "messages", handled[0].identity)
+    entry = service.office.store.get(log_shard(handled[0].identity), "messages", handled[0].identity)
     assert entry["status"] == QUARANTINED and reason in entry["reason"]
-    assert service.store.read_file(entry["raw"]) == raw, "nothing is lost: the raw message is kept"
+    assert service.office.store.read_file(entry["raw"]) == raw, "nothing is lost: the raw message is kept"
 
 
 def test_a_message_over_the_size_limit_is_quarantined(office):
@@ -122,7 +122,7 @@ def test_automatic_mail_and_unknown_senders_are_never_answered(office):
     assert [h.kind for h in handled][:2] == ["auto_reply", "attendance"]
     assert sent(office) == []
     service = build(office, exclusive=False)
-    entry = service.store.get(log_shard(handled[1].identity), "messages", handled[1].identity)
+    entry = service.office.store.get(log_shard(handled[1].identity), "messages", handled[1].identity)
     assert "not in the directory" in entry["for_clerk"]
 
 

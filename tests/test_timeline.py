@@ -33,8 +33,8 @@ def test_the_schedule_of_a_meeting_and_what_is_due():
     assert schedule["submission_deadline"] == date(2026, 12, 4)
     assert schedule["meeting"] == meeting_day
     assert all(TIMELINE.working_days.is_working(day) for day in schedule.values())
-    due = TIMELINE.due("school_administrators", meeting_day, date(2026, 12, 4), done={"call_for_items"})
-    assert [step.name for step in due] == ["submission_deadline", "assemble_agenda"]
+    due = TIMELINE.due("school_administrators", meeting_day, date(2026, 12, 4), done={"call_for_items", "reminder_1"})
+    assert [step.name for step in due] == ["reminder_2", "submission_deadline", "assemble_agenda"]
 
 
 def _directory():

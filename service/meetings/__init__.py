@@ -1,0 +1,36 @@
+"""The meeting workflow: what the seed manual's steps mean, independent of mail protocols.
+
+Everything here takes understood messages or due timeline steps and returns
+an `Outcome`: the documents to store and the mail to send. The caller writes
+both in one store transaction.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..directory import Directory
+from ..mail.compose import Outgoing
+from ..store import Store
+
+
+@dataclass
+class Outcome:
+    """What a message or a step changes: documents to store, mail to send, and a word for the clerk."""
+
+    documents: list[tuple[str, str, str, dict[str, Any]]] = field(default_factory=list)
+    outgoing: list[Outgoing] = field(default_factory=list)
+    for_clerk: str = ""
+
+
+@dataclass(frozen=True)
+class Office:
+    """The office the workflow runs for: its mailbox, store (read here, written by the caller), directory and rules."""
+
+    mailbox: str
+    store: Store
+    directory: Directory
+    rules: Path
+    reply_key_secret: bytes

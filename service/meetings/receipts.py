@@ -1,35 +1,27 @@
-"""Receiving a message: who must be told, and what to record, once it is understood.
+"""Receiving a message: what it changes, who must be told, once it is understood.
 
-This is the part of the workflow every message goes through before (and
-besides) any meeting step: known senders get an acknowledgement that says
-what was understood, so a mistake is caught at once by the person who made
-it; unknown senders and anything no rule recognised go to the clerk; bounces
+Every message goes through here. Known senders get an acknowledgement that
+says what was understood, so a mistake is caught at once by the person who
+made it; agenda submissions are filed into the meeting collecting items;
+unknown senders and anything no rule recognised go to the clerk; bounces
 mark the failing address; automatic mail is filed and never answered
 (RFC 3834), so two robots can never talk to each other forever.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from ..mail.compose import AUTO_REPLIED, Outgoing
 from ..mail.message import InboundMessage
 from ..understand import Verdict
+from . import Office, Outcome
+from .intake import receive_submission
 
 
-@dataclass
-class Outcome:
-    """What handling a message changes: documents to store, mail to send, and a word for the clerk."""
-
-    documents: list[tuple[str, str, str, dict[str, Any]]] = field(default_factory=list)
-    outgoing: list[Outgoing] = field(default_factory=list)
-    for_clerk: str = ""
-
-
-def receive(message: InboundMessage, verdict: Verdict, mailbox: str, now: datetime) -> Outcome:
-    """Decide the acknowledgement and the records for one understood message."""
+def receive(office: Office, message: InboundMessage, verdict: Verdict, files: list[dict[str, str]], now: datetime) -> Outcome:
+    """Decide the records and the acknowledgement for one understood message."""
     outcome = Outcome()
     if verdict.bounce:
         for address in verdict.bounce.recipients:
@@ -44,11 +36,13 @@ def receive(message: InboundMessage, verdict: Verdict, mailbox: str, now: dateti
     if verdict.sender is None:
         outcome.for_clerk = f"from {message.sender}, who is not in the directory; filed and not acted on"
         return outcome
-    if verdict.kind == "unknown":
+    understood: dict[str, Any] = {}
+    if verdict.kind == "agenda_item":
+        outcome, understood = receive_submission(office, message, verdict, files, now)
+    elif verdict.kind == "unknown":
         outcome.for_clerk = "no rule recognised this message"
-    if must_not_answer(message, mailbox):
-        return outcome
-    outcome.outgoing.append(acknowledgement(message, verdict, now))
+    if not must_not_answer(message, office.mailbox):
+        outcome.outgoing.append(acknowledgement(message, verdict, understood, now))
     return outcome
 
 
@@ -59,7 +53,7 @@ def must_not_answer(message: InboundMessage, mailbox: str) -> bool:
     return ours or bool(message.header("List-Id")) or local in ("mailer-daemon", "postmaster", "noreply", "no-reply")
 
 
-def acknowledgement(message: InboundMessage, verdict: Verdict, now: datetime) -> Outgoing:
+def acknowledgement(message: InboundMessage, verdict: Verdict, understood: dict[str, Any], now: datetime) -> Outgoing:
     """The receipt that tells the sender what the service understood."""
     attendance = verdict.attendance
     return Outgoing(
@@ -80,5 +74,10 @@ def acknowledgement(message: InboundMessage, verdict: Verdict, now: datetime) ->
             "delegate_position": attendance.delegate_position if attendance else "",
             "reason": attendance.reason if attendance else "",
             "approved": verdict.approval.approved if verdict.approval else False,
+            "meeting_title": "",
+            "agenda_result": "",
+            "section_title": "",
+            "item_title": message.subject,
+            **understood,
         },
     )

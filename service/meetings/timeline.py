@@ -26,17 +26,17 @@ class Step:
     name: str
     offset: int
     title: str
+    action: str
 
 
 @dataclass(frozen=True)
 class Kind:
-    """A kind of meeting: its steps, reminder days and approval chain."""
+    """A kind of meeting: its steps and its approval chain."""
 
     name: str
     code: str
     title: str
     steps: tuple[Step, ...]
-    reminders: tuple[int, ...]
     approvers: tuple[str, ...]
 
 
@@ -110,7 +110,7 @@ def _kind(path: Path, name: str, entry: dict) -> Kind:
     for number, step in enumerate(entry.get("steps") or [], start=1):
         if not isinstance(step, dict) or not step.get("name") or not isinstance(step.get("offset"), int):
             raise TimelineError(f"{path}: kind {name}, step {number}: needs a name and a whole-number offset")
-        steps.append(Step(step["name"], step["offset"], step.get("title", step["name"])))
+        steps.append(Step(step["name"], step["offset"], step.get("title", step["name"]), step.get("do", step["name"])))
     names = [step.name for step in steps]
     if len(set(names)) != len(names):
         raise TimelineError(f"{path}: kind {name}: a step name is used twice")
@@ -119,6 +119,5 @@ def _kind(path: Path, name: str, entry: dict) -> Kind:
         code=entry.get("code", name[:2]),
         title=entry.get("title", name),
         steps=tuple(sorted(steps, key=lambda s: s.offset)),
-        reminders=tuple(entry.get("reminders") or ()),
         approvers=tuple(entry.get("approvers") or ()),
     )

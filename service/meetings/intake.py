@@ -1,0 +1,53 @@
+"""A group's message about the agenda: which meeting it is for, and what it does to the items."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+
+from ..mail.message import InboundMessage
+from ..reply_keys import safe_id
+from ..understand import Verdict
+from . import Office, Outcome
+from .agenda import group_of, intake, load_agenda_rules, read_submission
+from .meeting import all_meetings, load, shard
+
+
+def collecting_meeting(office: Office, verdict: Verdict, today: date) -> dict[str, Any] | None:
+    """The meeting a submission is for: the one its reply key names, else the only one collecting items."""
+    if verdict.reply_key and verdict.reply_key.purpose == "call":
+        for summary in all_meetings(office.store):
+            if safe_id(summary["id"]) == verdict.reply_key.meeting:
+                return load(office.store, summary["id"])
+    collecting = [
+        meeting for meeting in (load(office.store, m["id"]) for m in all_meetings(office.store) if m["status"] == "open")
+        if "call_for_items" in meeting["done"] and today < date.fromisoformat(meeting["start"][:10])
+    ]
+    return collecting[0] if len(collecting) == 1 else None
+
+
+def receive_submission(office: Office, message: InboundMessage, verdict: Verdict, files: list[dict[str, str]], now: datetime) -> tuple[Outcome, dict[str, Any]]:
+    """File a submission into its meeting; return the outcome and what the acknowledgement should say."""
+    meeting = collecting_meeting(office, verdict, now.date())
+    if meeting is None:
+        return Outcome(for_clerk="an agenda item, but no meeting is collecting items (or more than one is): the clerk decides"), {}
+    rules = load_agenda_rules(office.rules / "agenda.yaml")
+    group = group_of(verdict.sender, office.directory)
+    submission = read_submission(message.subject, verdict.new_text, files, rules)
+    items = {item["id"]: item for item in office.store.find(shard(meeting["id"]), "items")}
+    deadline = date.fromisoformat(meeting["schedule"]["submission_deadline"])
+    result, item = intake(items, group, submission, message.identity, now, deadline)
+    outcome = Outcome()
+    if item is not None:
+        outcome.documents.append((shard(meeting["id"]), "items", item["id"], item))
+    if result in ("submitted", "revised", "nothing", "withdrawn"):
+        outcome.documents.append((shard(meeting["id"]), "answers", group.id, {"group": group.id, "result": result, "at": now.isoformat()}))
+    if result == "late":
+        outcome.for_clerk = f"a late item from {group.name} for {meeting['id']}: accept or refuse it"
+    section = rules.sections[submission.section]
+    return outcome, {
+        "meeting_title": f"{meeting['title']} ครั้งที่ {meeting['number']}/{meeting['year_be']}",
+        "agenda_result": result,
+        "section_title": f"ระเบียบวาระที่ {section.number} {section.title}",
+        "item_title": submission.title,
+    }

@@ -1,0 +1,86 @@
+"""The timeline's actions: what the daemon does when a step's day has come.
+
+Each action takes the meeting as the store holds it and returns an
+`Outcome` (documents to store, mail to send); the caller writes the outcome
+and marks the step done in one transaction, so a step is done exactly once
+however often the daemon restarts. Actions are named in `rules/timeline.yaml`
+(`do:`); a step whose action is not here yet stays due for the clerk to see.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any, Callable
+
+from ..directory import Directory
+from ..mail.compose import Outgoing
+from ..reply_keys import ReplyKey, safe_id
+from . import Outcome
+from .agenda import AgendaRules, assemble
+from .meeting import shard
+
+
+@dataclass(frozen=True)
+class StepContext:
+    """What every action may need besides the meeting."""
+
+    directory: Directory
+    agenda_rules: AgendaRules
+    reply_key_secret: bytes
+    group_order: list[str]
+    items: list[dict[str, Any]]
+    answers: dict[str, dict[str, Any]]
+    step: str
+    now: datetime
+
+
+def call_for_items(meeting: dict[str, Any], context: StepContext) -> Outcome:
+    """Ask every group for its agenda items, with the deadline and a reply key."""
+    return Outcome(outgoing=[_to_group(meeting, context, group_id, "call_for_items", "call") for group_id in context.group_order])
+
+
+def remind_groups(meeting: dict[str, Any], context: StepContext) -> Outcome:
+    """Remind the groups that have sent neither an item nor "nothing this time"."""
+    silent = [g for g in context.group_order if g not in context.answers]
+    return Outcome(outgoing=[_to_group(meeting, context, g, "reminder", "call") for g in silent])
+
+
+def submission_deadline(meeting: dict[str, Any], context: StepContext) -> Outcome:
+    """From now on a new item is late: it is held for the clerk to accept or refuse."""
+    silent = [context.directory.get(g).name for g in context.group_order if g not in context.answers]
+    note = f"submissions closed; no answer from: {', '.join(silent)}" if silent else "submissions closed; every group answered"
+    return Outcome(for_clerk=note)
+
+
+def assemble_agenda(meeting: dict[str, Any], context: StepContext) -> Outcome:
+    """Put the accepted items in the standard sections and keep the draft as a new version."""
+    agenda = assemble(context.items, context.directory, context.agenda_rules, context.group_order)
+    drafts = meeting.get("drafts", [])
+    draft = {"version": len(drafts) + 1, "agenda": agenda, "at": context.now.isoformat(), "status": "draft"}
+    return Outcome(documents=[(shard(meeting["id"]), "meeting", "meeting", {**meeting, "drafts": [*drafts, draft]})])
+
+
+ACTIONS: dict[str, Callable[[dict[str, Any], StepContext], Outcome]] = {
+    "call_for_items": call_for_items,
+    "remind_groups": remind_groups,
+    "submission_deadline": submission_deadline,
+    "assemble_agenda": assemble_agenda,
+}
+
+
+def _to_group(meeting: dict[str, Any], context: StepContext, group_id: str, template: str, purpose: str) -> Outgoing:
+    group = context.directory.get(group_id)
+    key = ReplyKey(purpose, safe_id(meeting["id"]), safe_id(group_id)).token(context.reply_key_secret)
+    return Outgoing(
+        template=template,
+        to=group.emails[:1],
+        cause=f"{context.step}:{meeting['id']}:{group_id}",
+        reply_key=key,
+        context={
+            "group_name": group.name,
+            "meeting": meeting,
+            "start": datetime.fromisoformat(meeting["start"]),
+            "deadline": date.fromisoformat(meeting["schedule"]["submission_deadline"]),
+        },
+    )

@@ -1,0 +1,62 @@
+"""On every tick: each open meeting's timeline steps that are due and not yet done.
+
+Each step is written in its own transaction together with its outcome and
+the mark that it is done, so a crash loses at most the step in hand (which
+the next tick does again, from scratch) and nothing is ever done twice.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+
+from .mail.outbox import Outbox
+from .meetings import Office
+from .meetings.agenda import load_agenda_rules
+from .meetings.meeting import all_meetings, load, shard
+from .meetings.steps import ACTIONS, StepContext
+from .meetings.timeline import load_timeline
+from .pipeline import write_outcome
+
+log = logging.getLogger(__name__)
+
+
+def run_due_steps(office: Office, outbox: Outbox, now: datetime) -> list[str]:
+    """Do every due step that has an action; return the names done, as `meeting:step`."""
+    timeline = load_timeline(office.rules / "timeline.yaml")
+    agenda_rules = load_agenda_rules(office.rules / "agenda.yaml")
+    group_order = [group.id for group in office.directory.of_kind("group")]
+    done: list[str] = []
+    for summary in all_meetings(office.store):
+        if summary["status"] != "open":
+            continue
+        meeting = load(office.store, summary["id"])
+        start = datetime.fromisoformat(meeting["start"]).date()
+        for step in timeline.due(meeting["kind"], start, now.date(), set(meeting["done"])):
+            action = ACTIONS.get(step.action)
+            if action is None:
+                continue
+            context = StepContext(
+                directory=office.directory,
+                agenda_rules=agenda_rules,
+                reply_key_secret=office.reply_key_secret,
+                group_order=group_order,
+                items=office.store.find(shard(meeting["id"]), "items"),
+                answers={a["group"]: a for a in office.store.find(shard(meeting["id"]), "answers")},
+                step=step.name,
+                now=now,
+            )
+            outcome = action(meeting, context)
+            key = (shard(meeting["id"]), "meeting", "meeting")
+            changed = [d for s, t, k, d in outcome.documents if (s, t, k) == key]
+            outcome.documents = [entry for entry in outcome.documents if entry[:3] != key]
+            meeting = {**(changed[-1] if changed else meeting)}
+            meeting["done"] = {**meeting["done"], step.name: now.isoformat()}
+            if outcome.for_clerk:
+                meeting["for_clerk"] = [*meeting.get("for_clerk", []), {"step": step.name, "note": outcome.for_clerk, "at": now.isoformat()}]
+            with office.store.transaction() as transaction:
+                write_outcome(transaction, outbox, outcome, now)
+                transaction.put(*key, meeting)
+            log.info("meeting %s: %s done (%d messages queued)", meeting["id"], step.name, len(outcome.outgoing))
+            done.append(f"{meeting['id']}:{step.name}")
+    return done
