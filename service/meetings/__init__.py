@@ -30,6 +30,7 @@ class Office:
     """The office the workflow runs for: its mailbox, store (read here, written by the caller), directory and rules."""
 
     mailbox: str
+    clerk: str
     store: Store
     directory: Directory
     rules: Path

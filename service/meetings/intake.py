@@ -6,19 +6,19 @@ from datetime import date, datetime
 from typing import Any
 
 from ..mail.message import InboundMessage
-from ..reply_keys import safe_id
 from ..understand import Verdict
 from . import Office, Outcome
 from .agenda import group_of, intake, load_agenda_rules, read_submission
-from .meeting import all_meetings, load, shard
+from .meeting import MeetingError, all_meetings, load, meeting_for_key, shard
 
 
 def collecting_meeting(office: Office, verdict: Verdict, today: date) -> dict[str, Any] | None:
     """The meeting a submission is for: the one its reply key names, else the only one collecting items."""
     if verdict.reply_key and verdict.reply_key.purpose == "call":
-        for summary in all_meetings(office.store):
-            if safe_id(summary["id"]) == verdict.reply_key.meeting:
-                return load(office.store, summary["id"])
+        try:
+            return load(office.store, meeting_for_key(office.store, verdict.reply_key.meeting))
+        except MeetingError:
+            return None
     collecting = [
         meeting for meeting in (load(office.store, m["id"]) for m in all_meetings(office.store) if m["status"] == "open")
         if "call_for_items" in meeting["done"] and today < date.fromisoformat(meeting["start"][:10])

@@ -12,6 +12,7 @@ from datetime import datetime
 from typing import Any
 
 from ..directory import Directory
+from ..reply_keys import safe_id
 from ..store import Store
 from .timeline import Timeline
 
@@ -100,6 +101,14 @@ def load(store: Store, meeting_id: str) -> dict[str, Any]:
     if document is None:
         raise MeetingError(f"no meeting {meeting_id!r} (see `secretary meeting list`)")
     return document
+
+
+def meeting_for_key(store: Store, key_meeting: str) -> str:
+    """The id of the meeting a reply key names (keys carry ids in their safe form)."""
+    for summary in all_meetings(store):
+        if safe_id(summary["id"]) == key_meeting:
+            return summary["id"]
+    raise MeetingError(f"no meeting matches the reply key's meeting {key_meeting!r}")
 
 
 def all_meetings(store: Store) -> list[dict[str, Any]]:

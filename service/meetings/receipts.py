@@ -17,7 +17,9 @@ from ..mail.compose import AUTO_REPLIED, Outgoing
 from ..mail.message import InboundMessage
 from ..understand import Verdict
 from . import Office, Outcome
+from .approvals import ApprovalError, record_answer
 from .intake import receive_submission
+from .meeting import MeetingError, load, meeting_for_key
 
 
 def receive(office: Office, message: InboundMessage, verdict: Verdict, files: list[dict[str, str]], now: datetime) -> Outcome:
@@ -39,11 +41,28 @@ def receive(office: Office, message: InboundMessage, verdict: Verdict, files: li
     understood: dict[str, Any] = {}
     if verdict.kind == "agenda_item":
         outcome, understood = receive_submission(office, message, verdict, files, now)
+    elif verdict.kind == "approval":
+        outcome = receive_approval(office, verdict, now)
     elif verdict.kind == "unknown":
         outcome.for_clerk = "no rule recognised this message"
     if not must_not_answer(message, office.mailbox):
         outcome.outgoing.append(acknowledgement(message, verdict, understood, now))
     return outcome
+
+
+def receive_approval(office: Office, verdict: Verdict, now: datetime) -> Outcome:
+    """An approver's answer counts only through the key sent to that very person; anything else goes to the clerk."""
+    key = verdict.reply_key
+    if key is None or key.purpose != "appr" or not verdict.key_matches_sender:
+        return Outcome(for_clerk="an answer about a draft that did not come from the approver it was sent to")
+    if verdict.approval is None:
+        return Outcome(for_clerk="an approver's reply that says neither approve nor return: the clerk reads it")
+    try:
+        meeting = load(office.store, meeting_for_key(office.store, key.meeting))
+        return record_answer(meeting, verdict.sender.id, verdict.approval.approved, verdict.approval.comments,
+                             office.directory, office.reply_key_secret, office.clerk, now)
+    except (ApprovalError, MeetingError) as error:
+        return Outcome(for_clerk=f"an approver's answer that could not be recorded: {error}")
 
 
 def must_not_answer(message: InboundMessage, mailbox: str) -> bool:

@@ -18,6 +18,7 @@ from ..mail.compose import Outgoing
 from ..reply_keys import ReplyKey, safe_id
 from . import Outcome
 from .agenda import AgendaRules, assemble
+from .approvals import chain, start_chain
 from .meeting import shard
 
 
@@ -28,6 +29,8 @@ class StepContext:
     directory: Directory
     agenda_rules: AgendaRules
     reply_key_secret: bytes
+    clerk: str
+    approvers: tuple[str, ...]
     group_order: list[str]
     items: list[dict[str, Any]]
     answers: dict[str, dict[str, Any]]
@@ -61,11 +64,17 @@ def assemble_agenda(meeting: dict[str, Any], context: StepContext) -> Outcome:
     return Outcome(documents=[(shard(meeting["id"]), "meeting", "meeting", {**meeting, "drafts": [*drafts, draft]})])
 
 
+def approvals(meeting: dict[str, Any], context: StepContext) -> Outcome:
+    """Send the newest draft agenda to the first approver of the chain."""
+    return start_chain(meeting, chain(context.directory, context.approvers), context.reply_key_secret, context.clerk)
+
+
 ACTIONS: dict[str, Callable[[dict[str, Any], StepContext], Outcome]] = {
     "call_for_items": call_for_items,
     "remind_groups": remind_groups,
     "submission_deadline": submission_deadline,
     "assemble_agenda": assemble_agenda,
+    "approvals": approvals,
 }
 
 

@@ -99,13 +99,12 @@ class Rule:
             if not value or not pattern.search(value):
                 return None
             reasons.append(f"{name}: {value}")
-        for label, pattern, value in (("subject", self.subject, facts.subject), ("text", self.text, facts.text)):
+        for where, pattern in (("subject", self.subject), ("text", self.text)):
             if pattern is None:
                 continue
-            found = pattern.search(value)
-            if not found:
+            if not (found := pattern.search(facts.look(where))):
                 return None
-            reasons.append(f"{label} contains {found.group(0).strip()!r}")
+            reasons.append(f"{where} contains {found.group(0).strip()!r}")
         return reasons
 
 
@@ -179,22 +178,18 @@ class _Facts:
             self._headers[name] = _header(self.msg, name)
         return self._headers[name]
 
-    @property
-    def subject(self) -> str:
-        return self.header("Subject")
-
     @cached_property
     def _texts(self) -> tuple[str, str]:
         return _split_texts(self.msg, self.rules.returned_message)
 
-    @property
-    def text(self) -> str:
-        """The bounce's own words: the report, without the copy of the returned message."""
-        return self._texts[0]
-
-    @property
-    def returned(self) -> str:
-        return self._texts[1]
+    def look(self, where: str) -> str:
+        """What a rule reads: "subject"; "text", the message's own words (a bounce's report,
+        without its copy of the returned message); "returned", that copy; or a header."""
+        if where == "subject":
+            return self.header("Subject")
+        if where in ("text", "returned"):
+            return self._texts[where == "returned"]
+        return self.header(where)
 
     @cached_property
     def own_addresses(self) -> frozenset[str]:
@@ -205,9 +200,8 @@ class _Facts:
     @cached_property
     def message_ids(self) -> frozenset[str]:
         """The message ids the bounce quotes: they look like addresses but name messages."""
-        headers = "\n".join(f"Message-ID: {self.header(name)}" for name in ("Message-ID", "In-Reply-To"))
-        found = _MESSAGE_ID.findall(f"{headers}\n{self.text}\n{self.returned}")
-        return frozenset(message_id.lower() for message_id in found)
+        quoted = _MESSAGE_ID.findall(f"{self.look('text')}\n{self.look('returned')}")
+        return frozenset(message_id.lower() for message_id in quoted)
 
     def usable(self, addresses: Iterable[str]) -> tuple[str, ...]:
         """The addresses that can be a failed recipient, lower-cased, each once, in order."""
@@ -237,12 +231,12 @@ def _header(msg: Message, name: str) -> str:
 
 
 def _own_parts(msg: Message) -> Iterator[Message]:
-    """The leaves of the MIME tree, without descending into attached messages."""
+    """The leaves of the MIME tree in order, without descending into attached messages."""
     pending = [msg]
     while pending:
-        part = pending.pop(0)
+        part = pending.pop()
         if part.get_content_maintype() == "multipart" and part.is_multipart():
-            pending[0:0] = [sub for sub in part.get_payload() if isinstance(sub, Message)]
+            pending.extend(reversed([sub for sub in part.get_payload() if isinstance(sub, Message)]))
         else:
             yield part
 
@@ -280,9 +274,10 @@ def _split_texts(msg: Message, returned_at: re.Pattern[str]) -> tuple[str, str]:
             returned.append(_part_text(part))
         elif part.get_content_maintype() in ("text", "multipart") or content_type in DSN_TYPES:
             text = _part_text(part)
-            cut = returned_at.search(text)
-            own.append(text[: cut.start()] if cut else text)
-            returned.append(text[cut.start() :] if cut else "")
+            if cut := returned_at.search(text):
+                text, copy = text[: cut.start()], text[cut.start() :]
+                returned.append(copy)
+            own.append(text)
     return "\n".join(own), "\n".join(returned)
 
 
@@ -362,7 +357,7 @@ def _dsn_bounce(failures: list[_Failure]) -> Bounce:
     permanent = any(failure.permanent for failure in failures)
     recipients = tuple(dict.fromkeys(f.address for f in failures if f.address and f.permanent == permanent))
     reasons = [
-        "multipart/report; report-type=delivery-status",
+        "a delivery status notification (RFC 3464)",
         *(f"{f.address or 'unreadable address'}: Action: {f.action}, Status: {f.status}" for f in failures),
     ]
     return Bounce(recipients=recipients, permanent=permanent, reasons=tuple(reasons), detector="dsn")
@@ -378,8 +373,8 @@ def _flufl_bounce(msg: Message, facts: _Facts) -> Bounce | None:
             temporary, permanent = detector().process(msg)
         except Exception:  # its heuristics were written for well-formed mail, and may trip on the rest
             continue
-        recipients = facts.usable(sorted(address.decode("ascii", errors="replace") for address in permanent or temporary))
-        if recipients:
+        failed = sorted(address.decode("ascii", errors="replace") for address in permanent or temporary)
+        if recipients := facts.usable(failed):
             found = f"flufl.bounce's {detector.__name__} detector found the failed addresses"
             is_permanent, why = _permanence(facts, default=bool(permanent))
             return Bounce(recipients, is_permanent, (found, why), f"flufl:{detector.__name__.lower()}")
@@ -402,10 +397,10 @@ def _rules_bounce(facts: _Facts) -> Bounce | None:
 
 
 def _recipients(facts: _Facts) -> tuple[tuple[str, ...], str]:
+    """The failed addresses by the first recipient pattern that finds any."""
     for recipient in facts.rules.recipients:
-        text = {"text": facts.text, "returned": facts.returned}.get(recipient.where) or facts.header(recipient.where)
-        found = facts.usable(match.group("address") for match in recipient.pattern.finditer(text))
-        if found:
+        matches = recipient.pattern.finditer(facts.look(recipient.where))
+        if found := facts.usable(match.group("address") for match in matches):
             return found, f"failed address found by {recipient.name}"
     return (), "no failed address found"
 
@@ -416,7 +411,7 @@ def _permanence(facts: _Facts, default: bool) -> tuple[bool, str]:
     Asked even when flufl.bounce found the addresses: several of its detectors
     call every failure permanent, "mailbox full" and "4.4.1" included.
     """
-    text = f"{facts.subject}\n{facts.text}"
+    text = f"{facts.look('subject')}\n{facts.look('text')}"
     for sign in facts.rules.permanence:
         found = sign.pattern.search(text)
         if found:
@@ -437,8 +432,8 @@ def load_rules(path: Path = RULES_FILE) -> Rules:
     if not isinstance(data, dict):
         raise RuleError(f"{path}: must be a mapping with auto_reply, bounce, recipients and permanence")
     return Rules(
-        auto_reply=tuple(_rule(path, entry) for entry in _list(path, data, "auto_reply")),
-        bounce=tuple(_rule(path, entry) for entry in _list(path, data, "bounce")),
+        auto_reply=_rules(path, _list(path, data, "auto_reply")),
+        bounce=_rules(path, _list(path, data, "bounce")),
         returned_message=_pattern(
             f"{path}: returned_message", "|".join(f"(?:{p})" for p in _list(path, data, "returned_message"))
         ),
@@ -467,14 +462,23 @@ def _named(path: Path, section: str, entry: Any, *keys: str) -> str:
     return where
 
 
+def _rules(path: Path, entries: list[Any]) -> tuple[Rule, ...]:
+    rules = tuple(_rule(path, entry) for entry in entries)
+    names = [rule.name for rule in rules]
+    if duplicated := sorted({name for name in names if names.count(name) > 1}):
+        raise RuleError(f"{path}: rule {duplicated[0]}: two rules have this name; a verdict must say which one decided")
+    return rules
+
+
 def _rule(path: Path, entry: Any) -> Rule:
     where = _named(path, "rule", entry, "description", "when")
     when = entry["when"]
-    unknown = set(when) - {"header", "subject", "text"} if isinstance(when, dict) else {"when"}
-    if unknown or not when:
-        raise RuleError(f"{where}: `when` takes header, subject and text, got {sorted(unknown) or 'nothing'}")
+    if not isinstance(when, dict) or not when:
+        raise RuleError(f"{where}: `when` must give at least one condition: header, subject or text")
+    if unknown := sorted(set(when) - {"header", "subject", "text"}):
+        raise RuleError(f"{where}: unknown condition {unknown[0]!r} (known: header, subject, text)")
     headers = when.get("header", {})
-    if not isinstance(headers, dict):
+    if not isinstance(headers, dict) or ("header" in when and not headers):
         raise RuleError(f"{where}: header must map header names to patterns")
     return Rule(
         name=entry["name"],

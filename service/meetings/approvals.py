@@ -1,0 +1,99 @@
+"""The approval chain: a draft goes up the chain by email, and each approver answers by replying.
+
+The chain is data (`approvers` of the meeting's kind in rules/timeline.yaml:
+directory roles, `role:group` where the role is per group). A draft is sent to
+one approver at a time with a reply key bound to that person; an answer
+counts only when it comes through that key from that person. Approval sends
+the draft to the next approver; a return sends it back to the clerk with the
+comments, and a new draft starts the chain again.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from ..directory import Directory, Entry
+from ..mail.compose import Outgoing
+from ..reply_keys import ReplyKey, safe_id
+from . import Outcome
+from .meeting import shard
+
+
+class ApprovalError(ValueError):
+    """An approval cannot be recorded; the message says why."""
+
+
+def chain(directory: Directory, approvers: tuple[str, ...]) -> list[Entry]:
+    """The people of an approval chain, in order, from role selectors."""
+    people = []
+    for selector in approvers:
+        role, _, group = selector.partition(":")
+        found = [e for e in directory.of_kind("person") if e.role == role and (not group or e.group == group)]
+        if not found:
+            raise ApprovalError(f"no one in the directory has the role {selector!r} of the approval chain")
+        people.append(found[0])
+    return people
+
+
+def request_approval(meeting: dict[str, Any], approver: Entry, secret: bytes, clerk: str) -> Outgoing:
+    """Ask one approver to approve the current draft, by replying."""
+    draft = meeting["drafts"][-1]
+    key = ReplyKey("appr", safe_id(meeting["id"]), safe_id(approver.id)).token(secret)
+    return Outgoing(
+        template="approval_request",
+        to=approver.emails[:1],
+        cause=f"approval:{meeting['id']}:v{draft['version']}:{approver.id}",
+        reply_key=key,
+        context={"approver": approver.name, "meeting": meeting, "draft": draft, "start": datetime.fromisoformat(meeting["start"]), "clerk": clerk},
+    )
+
+
+def start_chain(meeting: dict[str, Any], people: list[Entry], secret: bytes, clerk: str) -> Outcome:
+    """Send the newest draft to the first approver."""
+    if not meeting.get("drafts"):
+        return Outcome(for_clerk="no draft agenda to send for approval yet")
+    draft = {**meeting["drafts"][-1], "status": "awaiting", "chain": [p.id for p in people], "answers": []}
+    updated = {**meeting, "drafts": [*meeting["drafts"][:-1], draft]}
+    return Outcome(
+        documents=[(shard(meeting["id"]), "meeting", "meeting", updated)],
+        outgoing=[request_approval(updated, people[0], secret, clerk)],
+    )
+
+
+def record_answer(meeting: dict[str, Any], approver_id: str, approved: bool, comments: str, directory: Directory,
+                  secret: bytes, clerk: str, now: datetime, on_paper: bool = False) -> Outcome:
+    """Record one approver's answer on the newest draft and move the chain on."""
+    if not meeting.get("drafts"):
+        raise ApprovalError(f"meeting {meeting['id']} has no draft to approve")
+    draft = meeting["drafts"][-1]
+    if draft.get("status") != "awaiting":
+        raise ApprovalError(f"draft {draft['version']} of {meeting['id']} is not waiting for approval (it is {draft.get('status', 'a draft')})")
+    answered = [a["by"] for a in draft["answers"]]
+    waiting_for = next((p for p in draft["chain"] if p not in answered), None)
+    if approver_id != waiting_for:
+        raise ApprovalError(f"draft {draft['version']} of {meeting['id']} is waiting for {waiting_for}, not {approver_id}")
+    answer = {"by": approver_id, "approved": approved, "comments": comments, "at": now.isoformat(), "on_paper": on_paper}
+    draft = {**draft, "answers": [*draft["answers"], answer]}
+    next_approver = next((p for p in draft["chain"] if p not in [*answered, approver_id]), None)
+    outcome = Outcome()
+    if not approved:
+        draft["status"] = "returned"
+        outcome.outgoing.append(_to_clerk(meeting, draft, answer, directory, clerk))
+        outcome.for_clerk = f"draft {draft['version']} of {meeting['id']} returned by {directory.get(approver_id).name}: {comments}"
+    elif next_approver is None:
+        draft["status"] = "approved"
+    updated = {**meeting, "drafts": [*meeting["drafts"][:-1], draft]}
+    if approved and next_approver is not None:
+        outcome.outgoing.append(request_approval(updated, directory.get(next_approver), secret, clerk))
+    outcome.documents.append((shard(meeting["id"]), "meeting", "meeting", updated))
+    return outcome
+
+
+def _to_clerk(meeting: dict[str, Any], draft: dict[str, Any], answer: dict[str, Any], directory: Directory, clerk: str) -> Outgoing:
+    return Outgoing(
+        template="draft_returned",
+        to=(clerk,),
+        cause=f"returned:{meeting['id']}:v{draft['version']}:{answer['by']}",
+        context={"meeting": meeting, "draft": draft, "approver": directory.get(answer["by"]).name, "comments": answer["comments"]},
+    )
