@@ -20,6 +20,7 @@ from . import __version__
 from .config import DEFAULT_CONFIG, PROJECT_ROOT, ConfigError, load, write_starter
 from .directory import Directory, DirectoryError
 from .documents.thai import thai_date
+from .meetings.approvals import ApprovalError
 from .meetings.meeting import MeetingError
 from .meetings.timeline import TimelineError
 from .mail.message import InboundMessage, MalformedMessage
@@ -36,7 +37,7 @@ def main(argv: list[str] | None = None) -> int:
     _set_up_logging(arguments.verbose, arguments.command == "run")
     try:
         return arguments.handler(arguments)
-    except (ConfigError, DirectoryError, RuleError, StoreError, MeetingError, TimelineError) as error:
+    except (ConfigError, DirectoryError, RuleError, StoreError, MeetingError, TimelineError, ApprovalError) as error:
         console.print(f"[bold red]error:[/] {error}")
         return 2
 
@@ -84,6 +85,22 @@ def _parser() -> argparse.ArgumentParser:
     show = meeting_commands.add_parser("show", help="one meeting with its timeline")
     show.add_argument("meeting")
     show.set_defaults(handler=_meeting_show)
+    draft = meeting_commands.add_parser("assemble", help="assemble the agenda again as a new draft (restarts the approval chain)")
+    draft.add_argument("meeting")
+    draft.add_argument("--group-order", help="comma-separated group ids: the order of groups under each section")
+    draft.set_defaults(handler=_meeting_draft)
+    late = meeting_commands.add_parser("late", help="accept or refuse an item sent after the deadline")
+    late.add_argument("meeting")
+    late.add_argument("item", help="the item id, e.g. g-finance-1 (see meeting show)")
+    late.add_argument("decision", choices=("accept", "refuse"))
+    late.set_defaults(handler=_meeting_late)
+
+    approve = commands.add_parser("approve", help="record an approval given on paper (marked as such)")
+    approve.add_argument("meeting")
+    approve.add_argument("--by", required=True, help="directory id of the approver")
+    approve.add_argument("--returned", action="store_true", help="the approver returned the draft instead")
+    approve.add_argument("--comments", help="the approver's comments")
+    approve.set_defaults(handler=_approve)
 
     demo = commands.add_parser("demo", help="run the service on a local Maildir with sample mail; no mail server needed")
     demo.add_argument("--dir", type=Path, default=None, help="where to leave everything (default: a new temporary folder)")
@@ -149,30 +166,55 @@ def _office(arguments: argparse.Namespace):
     return build(load(arguments.config), exclusive=False)
 
 
-def _meeting_new(arguments: argparse.Namespace) -> int:
-    from .meetings.meeting import NewMeeting, create
-    from .meetings.timeline import load_timeline
+def _clerk(arguments: argparse.Namespace, name: str, command: dict) -> int:
+    """Apply a clerk's command now, or queue it for the running daemon."""
+    from .commands import apply, submit
+    from .daemon import build
+    from .meetings.clerk import HANDLERS
 
-    service = _office(arguments)
-    zone = ZoneInfo(service.settings.office.timezone)
-    start = datetime.fromisoformat(arguments.start).replace(tzinfo=zone)
-    new = NewMeeting(
-        kind=arguments.kind,
-        title=arguments.title,
-        number=arguments.number,
-        year_be=arguments.year or start.year + 543,
-        start=start,
-        end=datetime.fromisoformat(arguments.end).replace(tzinfo=zone),
-        place=arguments.place,
-        chair=arguments.chair,
-        secretary=arguments.secretary,
-        attendees=tuple(a.strip() for a in arguments.attendees.split(",") if a.strip()),
-    )
-    timeline = load_timeline(service.settings.rules / "timeline.yaml")
-    meeting = create(service.office.store, timeline, service.office.directory, new, service.clock())
-    console.print(f"opened meeting [bold]{meeting['id']}[/] with {len(meeting['attendees'])} attendees")
-    _print_timeline(meeting, timeline)
+    settings = load(arguments.config)
+
+    def run_now() -> str:
+        service = build(settings)
+        try:
+            return apply(service.office, service.outbox, HANDLERS, name, command, service.clock())
+        finally:
+            service.office.store.close()
+
+    console.print(submit(settings.store, name, command, run_now))
     return 0
+
+
+def _meeting_new(arguments: argparse.Namespace) -> int:
+    zone = ZoneInfo(load(arguments.config).office.timezone)
+    start = datetime.fromisoformat(arguments.start).replace(tzinfo=zone)
+    return _clerk(arguments, "meeting_new", {
+        "kind": arguments.kind,
+        "title": arguments.title,
+        "number": arguments.number,
+        "year_be": arguments.year or start.year + 543,
+        "start": start.isoformat(),
+        "end": datetime.fromisoformat(arguments.end).replace(tzinfo=zone).isoformat(),
+        "place": arguments.place,
+        "chair": arguments.chair,
+        "secretary": arguments.secretary,
+        "attendees": [a.strip() for a in arguments.attendees.split(",") if a.strip()],
+    })
+
+
+def _meeting_draft(arguments: argparse.Namespace) -> int:
+    order = [g.strip() for g in arguments.group_order.split(",")] if arguments.group_order else []
+    return _clerk(arguments, "new_draft", {"meeting": arguments.meeting, "group_order": order})
+
+
+def _meeting_late(arguments: argparse.Namespace) -> int:
+    return _clerk(arguments, "decide_late", {"meeting": arguments.meeting, "item": arguments.item, "accept": arguments.decision == "accept"})
+
+
+def _approve(arguments: argparse.Namespace) -> int:
+    return _clerk(arguments, "approve", {
+        "meeting": arguments.meeting, "by": arguments.by, "approved": not arguments.returned, "comments": arguments.comments or "",
+    })
 
 
 def _meeting_list(arguments: argparse.Namespace) -> int:

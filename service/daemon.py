@@ -16,6 +16,8 @@ from datetime import datetime
 from typing import Callable
 from zoneinfo import ZoneInfo
 
+from apscheduler.schedulers.background import BackgroundScheduler
+
 from .config import FileSenderSettings, ImapSettings, MaildirSettings, Settings, SmtpSettings
 from .directory import Directory
 from .meetings import Office
@@ -25,6 +27,8 @@ from .mail.outbox import Outbox
 from .mail.sender import Sender
 from .mail.source import Source, SourceError
 from .pipeline import Handled, Pipeline
+from .commands import apply_spooled
+from .meetings.clerk import HANDLERS
 from .store import Store, StoreError
 from .ticks import run_due_steps
 from .understand import Context
@@ -114,11 +118,13 @@ class Daemon:
         self.stopping = False
         self._waiting = False
         self._failures = 0
+        self._steps_due = threading.Event()
         self.handled: list[Handled] = []
 
     def run(self, once: bool = False) -> None:
         """Work until a signal (or, with `once`, until the inbox and the outbox are empty)."""
         self._install_signal_handlers()
+        scheduler = self._start_scheduler()
         log.info("secretary started for %s (store %s)", self.service.settings.office.mailbox, self.service.office.store.root)
         try:
             while not self.stopping:
@@ -129,6 +135,7 @@ class Daemon:
         except Shutdown:
             pass
         finally:
+            scheduler.shutdown(wait=False)
             self.source.close()
             self.service.office.store.close()
             log.info("secretary stopped")
@@ -142,7 +149,10 @@ class Daemon:
                 worked = True
                 if self.stopping:
                     break
-            run_due_steps(self.service.office, self.service.outbox, self.service.clock())
+            apply_spooled(self.service.office, self.service.outbox, HANDLERS, self.service.clock())
+            if self._steps_due.is_set():
+                self._steps_due.clear()
+                run_due_steps(self.service.office, self.service.outbox, self.service.clock())
             self.service.outbox.drain(self.sender, self.service.clock())
             self._failures = 0
         except SourceError as error:
@@ -150,6 +160,20 @@ class Daemon:
         except StoreError as error:
             self._back_off(f"the store cannot be written ({error}); messages stay in the inbox until it can")
         return worked
+
+    def _start_scheduler(self) -> BackgroundScheduler:
+        """apscheduler only says when to look at the timeline; what is due is worked out from the store.
+
+        It wakes the timeline at the start of each day (when new steps fall
+        due) and every tick (retries, and anything a restart missed), and once
+        at start-up.
+        """
+        scheduler = BackgroundScheduler(timezone=self.service.settings.office.timezone)
+        scheduler.add_job(self._steps_due.set, "cron", hour=0, minute=0, second=30, id="new-day")
+        scheduler.add_job(self._steps_due.set, "interval", seconds=self.service.settings.tick_seconds, id="tick")
+        scheduler.start()
+        self._steps_due.set()
+        return scheduler
 
     def _idle(self) -> bool:
         return not any(d["next_attempt_at"] <= self.service.clock().isoformat() for d in self.service.outbox.pending())

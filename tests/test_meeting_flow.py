@@ -13,8 +13,9 @@ from helpers import ENV, message, write_config
 from service.config import load
 from service.daemon import Daemon, build, make_sender, make_source
 from service.mail.maildir import deliver
-from service.meetings.meeting import NewMeeting, create, load as load_meeting, shard
-from service.meetings.timeline import load_timeline
+from service.commands import apply
+from service.meetings.clerk import HANDLERS
+from service.meetings.meeting import load as load_meeting, shard
 
 BANGKOK = ZoneInfo("Asia/Bangkok")
 START = datetime(2026, 12, 16, 9, tzinfo=BANGKOK)
@@ -35,11 +36,12 @@ def office(tmp_path, monkeypatch):
     settings = load(write_config(tmp_path, 'kind = "maildir"\npath = "mailbox"', 'kind = "file"\npath = "outgoing"'))
     clock = Clock(datetime(2026, 11, 20, 8, tzinfo=BANGKOK))
     service = build(settings, clock=clock)
-    create(service.office.store, load_timeline(settings.rules / "timeline.yaml"), service.office.directory, NewMeeting(
-        kind="school_administrators", title="การประชุมผู้บริหารสถานศึกษา", number=11, year_be=2569, start=START,
-        end=START + timedelta(hours=3), place="ห้องประชุมใหญ่", chair="p-director", secretary="p-deputy",
-        attendees=("role:school_director",),
-    ), clock())
+    said = apply(service.office, service.outbox, HANDLERS, "meeting_new", {
+        "kind": "school_administrators", "title": "การประชุมผู้บริหารสถานศึกษา", "number": 11, "year_be": 2569,
+        "start": START.isoformat(), "end": (START + timedelta(hours=3)).isoformat(), "place": "ห้องประชุมใหญ่",
+        "chair": "p-director", "secretary": "p-deputy", "attendees": ["role:school_director"],
+    }, clock())
+    assert said == "opened meeting sa2569-11 with 3 attendees"
     service.office.store.close()
     return settings, clock
 
@@ -116,3 +118,26 @@ def test_call_intake_reminders_assembly_and_the_approval_chain(office):
     assert [a["by"] for a in draft["answers"]] == ["p-admin-director", "p-director"]
     [returned] = outgoing(settings, "clerk@office.test", "ส่งคืนแก้ไข")
     assert "เพิ่มรายละเอียดงบประมาณ" in returned.get_body(("plain",)).get_content()
+
+    # The clerk revises: a new draft starts the chain again; a paper approval and an e-mail approval finish it.
+    late = message(sender="กลุ่มการเงิน <finance@office.example.go.th>", subject="เรื่องเพื่อทราบ: รายงานการเบิกจ่าย", text="ขอเสนอเพิ่มเติมครับ")
+    deliver(settings.source.path, late, "late")
+    run(settings, clock)
+    _, items = meeting(settings, clock)
+    assert items["g-finance-1"]["status"] == "held_late"
+    service = build(settings, clock=clock)
+    apply(service.office, service.outbox, HANDLERS, "decide_late", {"meeting": "sa2569-11", "item": "g-finance-1", "accept": True}, clock())
+    assert apply(service.office, service.outbox, HANDLERS, "new_draft", {"meeting": "sa2569-11"}, clock()) == "draft 2 of sa2569-11 sent up the chain"
+    said = apply(service.office, service.outbox, HANDLERS, "approve", {"meeting": "sa2569-11", "by": "p-admin-director", "approved": True}, clock())
+    assert said == "recorded the paper approval by p-admin-director on sa2569-11"
+    service.office.store.close()
+    run(settings, clock)
+    to_director = outgoing(settings, "director@office.example.go.th", "ร่างที่ 2")
+    assert len(to_director) == 1
+    reply(settings, to_director[0], "นายประเสริฐ วงศ์ใหญ่ <director@office.example.go.th>", "อนุมัติ")
+    run(settings, clock)
+    state, _ = meeting(settings, clock)
+    draft = state["drafts"][-1]
+    assert (draft["version"], draft["status"]) == (2, "approved")
+    assert draft["answers"][0]["on_paper"] and not draft["answers"][1]["on_paper"]
+    assert [e["title"] for e in draft["agenda"][3]["entries"][-1]["entries"]] == ["รายงานการเบิกจ่าย"]

@@ -52,7 +52,11 @@ def _new(**changes):
 
 def test_a_meeting_is_created_with_its_schedule_and_attendees(tmp_path):
     store = Store(tmp_path).open()
-    meeting = create(store, TIMELINE, _directory(), _new(), datetime(2026, 11, 20, tzinfo=BANGKOK))
+    outcome = create(store, TIMELINE, _directory(), _new(), datetime(2026, 11, 20, tzinfo=BANGKOK))
+    with store.transaction() as transaction:
+        for document in outcome.documents:
+            transaction.put(*document)
+    meeting = outcome.documents[0][3]
     assert meeting["id"] == "sa2569-11"
     assert "p-school-001" in meeting["attendees"] and "p-admin-director" in meeting["attendees"]
     assert load(store, "sa2569-11")["schedule"]["invitations"] == "2026-12-09"

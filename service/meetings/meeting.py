@@ -14,6 +14,7 @@ from typing import Any
 from ..directory import Directory
 from ..reply_keys import safe_id
 from ..store import Store
+from . import Outcome
 from .timeline import Timeline
 
 INDEX = "meetings/index"
@@ -43,8 +44,8 @@ def shard(meeting_id: str) -> str:
     return f"meetings/{meeting_id}/meeting"
 
 
-def create(store: Store, timeline: Timeline, directory: Directory, new: NewMeeting, now: datetime) -> dict[str, Any]:
-    """Record a new meeting with its schedule; attendee selectors are resolved against the directory now."""
+def create(store: Store, timeline: Timeline, directory: Directory, new: NewMeeting, now: datetime) -> Outcome:
+    """A new meeting with its schedule, as documents to store; attendee selectors are resolved now."""
     kind = timeline.kind(new.kind)
     if new.end <= new.start:
         raise MeetingError("the meeting must end after it starts")
@@ -73,10 +74,10 @@ def create(store: Store, timeline: Timeline, directory: Directory, new: NewMeeti
         "created_at": now.isoformat(),
         "status": "open",
     }
-    with store.transaction() as transaction:
-        transaction.put(shard(meeting_id), "meeting", "meeting", document)
-        transaction.put(INDEX, "meetings", meeting_id, _summary(document))
-    return document
+    return Outcome(documents=[
+        (shard(meeting_id), "meeting", "meeting", document),
+        (INDEX, "meetings", meeting_id, _summary(document)),
+    ])
 
 
 def resolve_attendees(directory: Directory, selectors: tuple[str, ...]) -> list[str]:

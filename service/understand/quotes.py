@@ -87,7 +87,8 @@ def strip_quoted(text: str, rules: Path = RULES) -> str:
     else:
         after = splitter.text[splitter.text.find(first.headers) + len(first.headers):]
         written = strip_quoted(_unquoted(after), rules) if _starts_quoted(after) else ""
-    return _without_signature(_unquoted(written), markers)
+    kept = _without_signature(_unquoted(written), markers)
+    return re.sub(r"\n\s*\n(?:\s*\n)+", "\n\n", kept).strip()
 
 
 @dataclass
@@ -116,13 +117,12 @@ def _starts_quoted(text: str) -> bool:
 def _without_signature(text: str, markers: QuoteMarkers) -> str:
     lines = text.split("\n")
     for number, line in enumerate(lines):
-        line = line.strip()
-        ends_here = any(pattern.fullmatch(line) for pattern in markers.signatures) or (
-            any(pattern.fullmatch(line) for pattern in markers.closings) and _is_name_block(lines[number + 1:])
-        )
-        if ends_here:
-            return "\n".join(lines[:number]).strip()
-    return text.strip()
+        bare = line.strip()
+        if any(pattern.fullmatch(bare) for pattern in markers.signatures) or (
+            any(pattern.fullmatch(bare) for pattern in markers.closings) and _is_name_block(lines[number + 1 :])
+        ):
+            return "\n".join(lines[:number])
+    return text
 
 
 def _is_name_block(lines: list[str]) -> bool:

@@ -1,0 +1,71 @@
+"""The clerk's commands that change the store, applied by whoever holds the store.
+
+Only one process may write the store (the daemon keeps shards in memory and
+holds the lock). So a command from the command line is applied at once when
+no daemon is running, and otherwise dropped as a small file into
+`store/commands/`, which the running daemon applies on its next pass. Each
+command has an id recorded in the same transaction as its effect, so a
+crash between applying it and deleting its file never applies it twice.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import uuid
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Callable
+
+from .meetings import Office, Outcome
+from .pipeline import write_outcome
+from .store import Store, StoreLocked
+from .store.storage import write_atomically
+
+log = logging.getLogger(__name__)
+
+SPOOL = "commands"
+
+#: name → function(office, arguments, now) → (outcome, message for the clerk)
+Handler = Callable[[Office, dict[str, Any], datetime], tuple[Outcome, str]]
+
+
+def submit(store_root: Path, name: str, arguments: dict[str, Any], run_now: Callable[[], str]) -> str:
+    """Apply a command now if no daemon holds the store, else queue it for the daemon; say which."""
+    try:
+        probe = Store(store_root).open()
+    except StoreLocked:
+        command = {"id": uuid.uuid4().hex, "name": name, "arguments": arguments}
+        write_atomically(store_root / SPOOL / f"{command['id']}.json", json.dumps(command, ensure_ascii=False).encode("utf-8"))
+        return "the daemon is running: the command is queued and will be applied within a tick"
+    probe.close()
+    return run_now()
+
+
+def apply(office: Office, outbox, handlers: dict[str, Handler], name: str, arguments: dict[str, Any], now: datetime, command_id: str = "") -> str:
+    """Run one command and write its outcome (and its id) in one transaction."""
+    command_id = command_id or uuid.uuid4().hex
+    if office.store.get("commands", "applied", command_id):
+        return "already applied"
+    outcome, said = handlers[name](office, arguments, now)
+    with office.store.transaction() as transaction:
+        write_outcome(transaction, outbox, outcome, now)
+        transaction.put("commands", "applied", command_id, {"name": name, "arguments": arguments, "at": now.isoformat(), "result": said})
+    return said
+
+
+def apply_spooled(office: Office, outbox, handlers: dict[str, Handler], now: datetime) -> None:
+    """Apply the commands queued while the daemon runs, oldest first; a bad one is reported and set aside."""
+    folder = office.store.root / SPOOL
+    if not folder.is_dir():
+        return
+    for path in sorted(folder.glob("*.json"), key=lambda p: p.stat().st_mtime):
+        command = json.loads(path.read_text(encoding="utf-8"))
+        try:
+            said = apply(office, outbox, handlers, command["name"], command["arguments"], now, command["id"])
+            log.info("command %s: %s", command["name"], said)
+        except ValueError as error:
+            log.error("command %s could not be applied: %s", command["name"], error)
+            with office.store.transaction() as transaction:
+                transaction.put("commands", "failed", command["id"], {**command, "error": str(error), "at": now.isoformat()})
+        path.unlink()

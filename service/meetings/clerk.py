@@ -1,0 +1,61 @@
+"""What the clerk can do from the command line: each a command the store's owner applies.
+
+Every handler takes the office, the command's arguments (plain data, so a
+command can wait in a file for the daemon) and the time, and returns an
+`Outcome` and a sentence for the clerk.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from . import Office, Outcome
+from .agenda import assemble, load_agenda_rules
+from .approvals import chain, record_answer, start_chain
+from .meeting import MeetingError, NewMeeting, create, load, shard
+from .timeline import load_timeline
+
+
+def new_meeting(office: Office, arguments: dict[str, Any], now: datetime) -> tuple[Outcome, str]:
+    new = NewMeeting(**{**arguments, "start": datetime.fromisoformat(arguments["start"]), "end": datetime.fromisoformat(arguments["end"]), "attendees": tuple(arguments["attendees"])})
+    timeline = load_timeline(office.rules / "timeline.yaml")
+    outcome = create(office.store, timeline, office.directory, new, now)
+    meeting = outcome.documents[0][3]
+    return outcome, f"opened meeting {meeting['id']} with {len(meeting['attendees'])} attendees"
+
+
+def approve(office: Office, arguments: dict[str, Any], now: datetime) -> tuple[Outcome, str]:
+    """Record an approval (or a return) given on paper, marked as such."""
+    meeting = load(office.store, arguments["meeting"])
+    outcome = record_answer(meeting, arguments["by"], arguments["approved"], arguments.get("comments", ""), office.directory,
+                            office.reply_key_secret, office.clerk, now, on_paper=True)
+    word = "approval" if arguments["approved"] else "return"
+    return outcome, f"recorded the paper {word} by {arguments['by']} on {meeting['id']}"
+
+
+def new_draft(office: Office, arguments: dict[str, Any], now: datetime) -> tuple[Outcome, str]:
+    """Assemble the agenda again as a new draft; once approvals have begun, the chain starts again."""
+    meeting = load(office.store, arguments["meeting"])
+    rules = load_agenda_rules(office.rules / "agenda.yaml")
+    order = arguments.get("group_order") or [g.id for g in office.directory.of_kind("group")]
+    agenda = assemble(office.store.find(shard(meeting["id"]), "items"), office.directory, rules, order)
+    drafts = meeting.get("drafts", [])
+    meeting = {**meeting, "drafts": [*drafts, {"version": len(drafts) + 1, "agenda": agenda, "at": now.isoformat(), "status": "draft"}]}
+    if "approvals" not in meeting["done"]:
+        return Outcome(documents=[(shard(meeting["id"]), "meeting", "meeting", meeting)]), f"draft {len(drafts) + 1} of {meeting['id']} made"
+    people = chain(office.directory, load_timeline(office.rules / "timeline.yaml").kind(meeting["kind"]).approvers)
+    return start_chain(meeting, people, office.reply_key_secret, office.clerk), f"draft {len(drafts) + 1} of {meeting['id']} sent up the chain"
+
+
+def decide_late(office: Office, arguments: dict[str, Any], now: datetime) -> tuple[Outcome, str]:
+    """Accept or refuse an item that came after the deadline."""
+    item = office.store.get(shard(arguments["meeting"]), "items", arguments["item"])
+    if item is None or item["status"] != "held_late":
+        raise MeetingError(f"no late item {arguments['item']!r} waits in {arguments['meeting']}")
+    status = "accepted" if arguments["accept"] else "refused"
+    updated = {**item, "status": status, "decided_at": now.isoformat()}
+    return Outcome(documents=[(shard(arguments["meeting"]), "items", item["id"], updated)]), f"late item {item['id']} {status}"
+
+
+HANDLERS = {"meeting_new": new_meeting, "approve": approve, "new_draft": new_draft, "decide_late": decide_late}
