@@ -60,12 +60,12 @@ def apply_spooled(office: Office, outbox, handlers: dict[str, Handler], now: dat
     if not folder.is_dir():
         return
     for path in sorted(folder.glob("*.json"), key=lambda p: p.stat().st_mtime):
-        command = json.loads(path.read_text(encoding="utf-8"))
         try:
+            command = json.loads(path.read_text(encoding="utf-8"))
             said = apply(office, outbox, handlers, command["name"], command["arguments"], now, command["id"])
             log.info("command %s: %s", command["name"], said)
-        except ValueError as error:
-            log.error("command %s could not be applied: %s", command["name"], error)
+        except Exception as error:  # a bad command is set aside; it must never stop the daemon
+            log.error("command %s could not be applied: %s", command.get("name"), error)
             with office.store.transaction() as transaction:
-                transaction.put("commands", "failed", command["id"], {**command, "error": str(error), "at": now.isoformat()})
+                transaction.put("commands", "failed", path.stem, {"file": path.read_text(encoding="utf-8"), "error": str(error), "at": now.isoformat()})
         path.unlink()

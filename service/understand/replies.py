@@ -23,7 +23,7 @@ from dataclasses import dataclass, replace
 from datetime import date, datetime, time
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from icalendar import Calendar, Event
 from icalendar.prop import vCalAddress
@@ -42,6 +42,10 @@ PARTSTATS = {"ACCEPTED": "accepted", "DECLINED": "declined", "TENTATIVE": "tenta
 #: write boilerplate there ("… has accepted this invitation") and put the
 #: comment in the calendar, if anywhere.
 BODY_IS_COMMENT = re.compile(r"microsoft", re.IGNORECASE)
+
+#: How far before a phrase a negation is looked for: it must end right before
+#: the phrase, and "ไม่สามารถจะ" or "will not be" are short.
+NEGATION_REACH = 40
 
 _ADDRESS = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
 _LANGUAGE_KEYS = {"quotes", "negation", "subject_prefixes", "reasons", "delegate", *ANSWER_ORDER}
@@ -107,7 +111,7 @@ class Phrasebook:
     delegate_position: re.Pattern[str]
 
     def find(self, kind: str, text: str) -> list[Found]:
-        return list(_find(text, self.answers[kind], self.negation, f"{self.language}:{kind}"))
+        return _find(text, self.answers[kind], self.negation, f"{self.language}:{kind}")
 
 
 @dataclass(frozen=True)
@@ -129,8 +133,8 @@ def read_approval(message: InboundMessage, rules: Path = RULES) -> ApprovalAnswe
     """An approver's answer to a draft, or None when the text neither approves nor asks for changes."""
     text = new_text(message, rules)
     phrases = approval_phrases(rules)
-    returned = list(_find(text, phrases.returned, phrases.negation, "approvals:returned"))
-    approved = list(_find(text, phrases.approved, phrases.negation, "approvals:approved"))
+    returned = _find(text, phrases.returned, phrases.negation, "approvals:returned")
+    approved = _find(text, phrases.approved, phrases.negation, "approvals:approved")
     decided = returned or approved
     if not decided:
         return None
@@ -278,11 +282,9 @@ def _from_text(text: str, books: tuple[Phrasebook, ...]) -> Attendance | None:
 
 
 def _reason(text: str, books: tuple[Phrasebook, ...]) -> str | None:
-    """The first reason phrase, in rules-file order, that the text gives."""
-    for book in books:
-        for found in _find(text, book.reasons, book.negation, f"{book.language}:reason"):
-            return found.said
-    return None
+    """The first reason the text gives ("ติดราชการ", "on official duty")."""
+    found = [hit for book in books for hit in _find(text, book.reasons, book.negation, f"{book.language}:reason")]
+    return min(found, key=lambda hit: hit.match.start()).said if found else None
 
 
 def _delegate(found: list[Found], books: tuple[Phrasebook, ...]) -> tuple[str | None, str | None]:
@@ -321,13 +323,16 @@ def _from_subject(message: InboundMessage, books: tuple[Phrasebook, ...]) -> Att
     return None
 
 
-def _find(text: str, phrases: tuple[Phrase, ...], negation: tuple[re.Pattern[str], ...], rule: str) -> Iterator[Found]:
-    """Each phrase's first occurrence that no negation right before it cancels."""
+def _find(text: str, phrases: tuple[Phrase, ...], negation: tuple[re.Pattern[str], ...], rule: str) -> list[Found]:
+    """Each phrase's first occurrence that no negation right before it cancels, in the order the text says them."""
+    found = []
     for phrase in phrases:
         for match in phrase.pattern.finditer(text):
-            if not any(pattern.search(text, 0, match.start()) for pattern in negation):
-                yield Found(f"{rule}:{phrase.name}", phrase, match)
+            before = max(0, match.start() - NEGATION_REACH)
+            if not any(pattern.search(text, before, match.start()) for pattern in negation):
+                found.append(Found(f"{rule}:{phrase.name}", phrase, match))
                 break
+    return sorted(found, key=lambda hit: hit.match.start())
 
 
 # --- rules files --------------------------------------------------------------
