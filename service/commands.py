@@ -19,7 +19,7 @@ from typing import Any, Callable
 
 from .meetings import Office, Outcome
 from .pipeline import write_outcome
-from .store import Store, StoreLocked
+from .store import Store, StoreError, StoreLocked
 from .store.storage import write_atomically
 
 log = logging.getLogger(__name__)
@@ -64,8 +64,10 @@ def apply_spooled(office: Office, outbox, handlers: dict[str, Handler], now: dat
             command = json.loads(path.read_text(encoding="utf-8"))
             said = apply(office, outbox, handlers, command["name"], command["arguments"], now, command["id"])
             log.info("command %s: %s", command["name"], said)
+        except StoreError:
+            raise
         except Exception as error:  # a bad command is set aside; it must never stop the daemon
-            log.error("command %s could not be applied: %s", command.get("name"), error)
+            log.error("command %s could not be applied: %s", path.name, error)
             with office.store.transaction() as transaction:
                 transaction.put("commands", "failed", path.stem, {"file": path.read_text(encoding="utf-8"), "error": str(error), "at": now.isoformat()})
         path.unlink()
