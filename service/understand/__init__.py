@@ -85,8 +85,8 @@ def understand(message: InboundMessage, context: Context) -> Verdict:
         attachments=len(message.attachments),
         reply_purposes=tuple(k.purpose for k in keys),
         detectors={
-            "bounce": lambda: _explained(detect_bounce(message.message)),
-            "auto_reply": lambda: _explained(detect_auto_reply(message.message)),
+            "bounce": lambda: _explained(detect_bounce(message.message, context.rules / "automated.yaml")),
+            "auto_reply": lambda: _explained(detect_auto_reply(message.message, context.rules / "automated.yaml")),
             "calendar_reply": lambda: _calendar_reply(message),
             "attendance": lambda: _explained(read_attendance(message)),
             "approval": lambda: _explained(read_approval(message)),

@@ -183,12 +183,14 @@ class _Facts:
         return _split_texts(self.msg, self.rules.returned_message)
 
     def look(self, where: str) -> str:
-        """What a rule reads: "subject"; "text", the message's own words (a bounce's report,
+        """What a rule reads: "subject"; "text", the message's own words (a bounce's report
         without its copy of the returned message); "returned", that copy; or a header."""
         if where == "subject":
             return self.header("Subject")
-        if where in ("text", "returned"):
-            return self._texts[where == "returned"]
+        if where == "text":
+            return self._texts[0]
+        if where == "returned":
+            return self._texts[1]
         return self.header(where)
 
     @cached_property
@@ -367,7 +369,10 @@ def _dsn_bounce(failures: list[_Failure]) -> Bounce:
 
 
 def _flufl_bounce(msg: Message, facts: _Facts) -> Bounce | None:
-    """The first of flufl.bounce's detectors that names a usable failed address."""
+    """The first of flufl.bounce's detectors that names a usable failed address.
+
+    Its detectors answer with sets, so their addresses come sorted rather than in the report's order.
+    """
     for detector in _DETECTORS:
         try:
             temporary, permanent = detector().process(msg)

@@ -38,10 +38,10 @@ ANSWER_ORDER = ("delegated", "tentative", "declined", "accepted")
 
 PARTSTATS = {"ACCEPTED": "accepted", "DECLINED": "declined", "TENTATIVE": "tentative", "DELEGATED": "delegated"}
 
-#: Outlook puts the attendee's comment in the mail body; the other clients
-#: write boilerplate there ("… has accepted this invitation") and put the
-#: comment in the calendar, if anywhere.
-BODY_IS_COMMENT = re.compile(r"microsoft", re.IGNORECASE)
+#: PRODIDs of clients that put the attendee's comment in the mail body
+#: (Outlook, Exchange); the others write boilerplate there ("… has accepted
+#: this invitation") and put the comment in the calendar, if anywhere.
+COMMENT_IN_BODY = re.compile(r"microsoft", re.IGNORECASE)
 
 #: How far before a phrase a negation is looked for: it must end right before
 #: the phrase, and "ไม่สามารถจะ" or "will not be" are short.
@@ -113,6 +113,20 @@ class Phrasebook:
     def find(self, kind: str, text: str) -> list[Found]:
         return _find(text, self.answers[kind], self.negation, f"{self.language}:{kind}")
 
+    def delegate_in(self, match: re.Match[str]) -> tuple[str | None, str | None]:
+        """The delegate's name (or else address) and position named by a delegation phrase.
+
+        A phrase with a `who` group names the delegate inside it ("มอบหมาย <who>
+        เข้าร่วมประชุมแทน"); otherwise the delegate is looked for on its line.
+        A name needs its title, so a bare word is never taken for one.
+        """
+        region = match.group("who") if "who" in match.re.groupindex else _line(match)
+        name = self.delegate_name.search(region)
+        position = self.delegate_position.match((region[name.end() :] if name else region).strip())
+        address = _ADDRESS.search(region)
+        delegate = name.group(0).strip() if name else address.group(0).lower() if address else None
+        return delegate, " ".join(position.group("position").split()) if position else None
+
 
 @dataclass(frozen=True)
 class ApprovalPhrases:
@@ -148,6 +162,7 @@ def read_approval(message: InboundMessage, rules: Path = RULES) -> ApprovalAnswe
 
 
 def _from_calendar(message: InboundMessage, books: tuple[Phrasebook, ...], rules: Path) -> Attendance | None:
+    """The first REPLY or COUNTER answer in the message's calendar parts; a part icalendar cannot read is skipped."""
     for part in message.calendars:
         try:
             calendar = Calendar.from_ical(part.text)
@@ -166,6 +181,13 @@ def _from_calendar(message: InboundMessage, books: tuple[Phrasebook, ...], rules
 def _event_answer(
     event: Event, method: str, prodid: str, message: InboundMessage, books: tuple[Phrasebook, ...], rules: Path
 ) -> Attendance | None:
+    """The replying attendee's answer in one VEVENT.
+
+    Two answers are delegations without PARTSTAT=DELEGATED: the delegate's own
+    acceptance (their line has DELEGATED-FROM; the seat is the delegator's),
+    and a decline whose comment sends someone ("ติดราชการ จึงมอบหมาย … แทน",
+    typed into Outlook's response), which the organizer must not read as a no.
+    """
     attendees = list(event.attendees)
     person = _replying_attendee(attendees, message.sender)
     if person is None:
@@ -183,7 +205,6 @@ def _event_answer(
         answer=answer, reason=comment, uid=str(event.get("UID", "")) or None, attendee=address, rule=f"imip-{method.lower()}"
     )
     delegator = _addresses(person.params.get("DELEGATED-FROM"))
-    in_comment = _from_text(comment or "", books)
     if answer == "counter":
         proposed = _as_datetime(event.get("DTSTART"))
         reasons.append(f"proposes a new start: {proposed.isoformat() if proposed else 'none given'}")
@@ -195,11 +216,9 @@ def _event_answer(
     elif delegator and answer != "declined":
         reasons.append(f"{address} answers as the delegate of {delegator[0]}")
         attendance = replace(attendance, answer="delegated", delegate=address, attendee=delegator[0])
-    elif answer != "accepted" and in_comment and in_comment.answer == "delegated":
-        reasons += [f"the comment sends a delegate ({in_comment.rule})", *in_comment.reasons]
-        attendance = replace(
-            attendance, answer="delegated", delegate=in_comment.delegate, delegate_position=in_comment.delegate_position
-        )
+    elif answer != "accepted" and (said := _from_text(comment or "", books)) and said.answer == "delegated":
+        reasons += [f"the comment sends a delegate ({said.rule})", *said.reasons]
+        attendance = replace(attendance, answer="delegated", delegate=said.delegate, delegate_position=said.delegate_position)
     return replace(attendance, reasons=tuple(reasons))
 
 
@@ -246,7 +265,7 @@ def _comment(event: Event, person: vCalAddress, prodid: str, message: InboundMes
     """Gmail's X-RESPONSE-COMMENT parameter, the COMMENT property, or Outlook's body."""
     comments = [html.unescape(str(person.params.get("X-RESPONSE-COMMENT", "")))]
     comments += [str(comment) for comment in event.comments]
-    if BODY_IS_COMMENT.search(prodid):
+    if COMMENT_IN_BODY.search(prodid):
         comments.append(new_text(message, rules))
     text = "\n".join(comment.strip() for comment in comments if comment.strip())
     return text or None
@@ -265,6 +284,7 @@ def _as_datetime(value: Any) -> datetime | None:
 
 
 def _from_text(text: str, books: tuple[Phrasebook, ...]) -> Attendance | None:
+    """The answer the text gives; when it gives several, the first in ANSWER_ORDER wins."""
     found = {kind: [hit for book in books for hit in book.find(kind, text)] for kind in ANSWER_ORDER}
     answer = next((kind for kind in ANSWER_ORDER if found[kind]), None)
     if answer is None:
@@ -273,7 +293,7 @@ def _from_text(text: str, books: tuple[Phrasebook, ...]) -> Attendance | None:
     reasons = [f"the text says {decided.said!r} ({decided.rule})"]
     reasons += [f"it also says {hit.said!r} ({hit.rule})" for kind in ANSWER_ORDER if kind != answer for hit in found[kind][:1]]
     reason = _reason(text, books)
-    delegate, position = _delegate(found["delegated"], books) if answer == "delegated" else (None, None)
+    delegate, position = _named_delegate(text, books) if answer == "delegated" else (None, None)
     if answer == "delegated":
         reasons.append(f"delegate: {delegate or 'not named'}" + (f", {position}" if position else ""))
     return Attendance(
@@ -287,23 +307,13 @@ def _reason(text: str, books: tuple[Phrasebook, ...]) -> str | None:
     return min(found, key=lambda hit: hit.match.start()).said if found else None
 
 
-def _delegate(found: list[Found], books: tuple[Phrasebook, ...]) -> tuple[str | None, str | None]:
-    """The delegate's name (or address) and position, from the first delegation phrase that names one.
-
-    A phrase with a `who` group names the delegate inside it ("มอบหมาย <who>
-    เข้าร่วมประชุมแทน"); otherwise the delegate is looked for on its line.
-    """
-    book_of = {book.language: book for book in books}
-    for hit in found:
-        book = book_of[hit.rule.split(":", 1)[0]]
-        region = hit.match.group("who") if "who" in hit.match.re.groupindex else _line(hit.match)
-        name = book.delegate_name.search(region)
-        rest = region[name.end():] if name else region
-        position = book.delegate_position.match(rest.strip())
-        address = _ADDRESS.search(region)
-        delegate = name.group(0).strip() if name else address.group(0).lower() if address else None
-        if delegate or position:
-            return delegate, " ".join(position.group("position").split()) if position else None
+def _named_delegate(text: str, books: tuple[Phrasebook, ...]) -> tuple[str | None, str | None]:
+    """The delegate's name (or address) and position, from the first delegation phrase that names one."""
+    for book in books:
+        for hit in book.find("delegated", text):
+            named = book.delegate_in(hit.match)
+            if named != (None, None):
+                return named
     return None, None
 
 
