@@ -79,7 +79,7 @@ def understand(message: InboundMessage, context: Context) -> Verdict:
     key = keys[0] if keys else None
     facts = Facts(
         subject=message.subject,
-        text=lambda: new_text(message),
+        text=lambda: new_text(message, context.rules),
         header=message.header,
         sender_known=sender is not None,
         attachments=len(message.attachments),
@@ -87,9 +87,9 @@ def understand(message: InboundMessage, context: Context) -> Verdict:
         detectors={
             "bounce": lambda: _explained(detect_bounce(message.message, context.rules / "automated.yaml")),
             "auto_reply": lambda: _explained(detect_auto_reply(message.message, context.rules / "automated.yaml")),
-            "calendar_reply": lambda: _calendar_reply(message),
-            "attendance": lambda: _explained(read_attendance(message)),
-            "approval": lambda: _explained(read_approval(message)),
+            "calendar_reply": lambda: _calendar_reply(message, context.rules),
+            "attendance": lambda: _explained(read_attendance(message, context.rules)),
+            "approval": lambda: _explained(read_approval(message, context.rules)),
         },
     )
     rule, reasons = first_match(load_rules(context.rules / "classify.yaml", DETECTORS), facts)
@@ -123,10 +123,10 @@ def _explained(found: Any) -> tuple[Any, list[str]]:
     return found, [*getattr(found, "reasons", ())]
 
 
-def _calendar_reply(message: InboundMessage) -> tuple[Any, list[str]]:
+def _calendar_reply(message: InboundMessage, rules: Path) -> tuple[Any, list[str]]:
     if not any(part.method in ("REPLY", "COUNTER") for part in message.calendars):
         return None, []
-    return _explained(read_attendance(message))
+    return _explained(read_attendance(message, rules))
 
 
 def _plain(data: dict[str, Any]) -> dict[str, Any]:

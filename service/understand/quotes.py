@@ -169,21 +169,20 @@ def quote_markers(rules: Path) -> QuoteMarkers:
         section = read_rules(path).get("quotes") or {}
         if not isinstance(section, dict):
             raise RuleError(f"{path}: `quotes` must map headers, signatures and closings to lists of patterns")
-        for number, text in enumerate(_patterns(path, section, "headers")):
-            pattern = compile_rule(path, f"quotes.headers[{number}]", text)
+        for number, pattern in enumerate(_patterns(path, section, "headers")):
             if pattern.groups:
                 raise RuleError(f"{path}: quotes.headers[{number}]: use (?:…) groups, not capturing ones")
-            headers.append(f"({text})")
-        signatures += [compile_rule(path, f"quotes.signatures[{n}]", t) for n, t in enumerate(_patterns(path, section, "signatures"))]
-        closings += [compile_rule(path, f"quotes.closings[{n}]", t) for n, t in enumerate(_patterns(path, section, "closings"))]
+            headers.append(f"({pattern.pattern})")
+        signatures += _patterns(path, section, "signatures")
+        closings += _patterns(path, section, "closings")
     return QuoteMarkers("|".join(headers), tuple(signatures), tuple(closings))
 
 
-def _patterns(path: Path, section: dict[str, Any], key: str) -> list[str]:
+def _patterns(path: Path, section: dict[str, Any], key: str) -> list[re.Pattern[str]]:
     values = section.get(key) or []
-    if not isinstance(values, list) or not all(isinstance(value, str) for value in values):
+    if not isinstance(values, list):
         raise RuleError(f"{path}: quotes.{key} must be a list of patterns")
-    return values
+    return [compile_rule(path, f"quotes.{key}[{number}]", value) for number, value in enumerate(values)]
 
 
 def language_files(rules: Path) -> tuple[Path, ...]:

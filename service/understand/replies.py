@@ -90,7 +90,6 @@ class Found:
     """A phrase found in a text, and the rule name it gives the verdict."""
 
     rule: str
-    phrase: Phrase
     match: re.Match[str]
 
     @property
@@ -292,7 +291,7 @@ def _from_text(text: str, books: tuple[Phrasebook, ...]) -> Attendance | None:
     decided = found[answer][0]
     reasons = [f"the text says {decided.said!r} ({decided.rule})"]
     reasons += [f"it also says {hit.said!r} ({hit.rule})" for kind in ANSWER_ORDER if kind != answer for hit in found[kind][:1]]
-    reason = _reason(text, books)
+    reason = _reason(text, books) if answer != "accepted" else None
     delegate, position = _named_delegate(text, books) if answer == "delegated" else (None, None)
     if answer == "delegated":
         reasons.append(f"delegate: {delegate or 'not named'}" + (f", {position}" if position else ""))
@@ -340,7 +339,7 @@ def _find(text: str, phrases: tuple[Phrase, ...], negation: tuple[re.Pattern[str
         for match in phrase.pattern.finditer(text):
             before = max(0, match.start() - NEGATION_REACH)
             if not any(pattern.search(text, before, match.start()) for pattern in negation):
-                found.append(Found(f"{rule}:{phrase.name}", phrase, match))
+                found.append(Found(f"{rule}:{phrase.name}", match))
                 break
     return sorted(found, key=lambda hit: hit.match.start())
 
