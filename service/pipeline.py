@@ -39,6 +39,7 @@ class Handled:
     kind: str = ""
     rule: str = ""
     reason: str = ""
+    for_clerk: str = ""
     duplicate: bool = False
     queued: tuple[str, ...] = ()
 
@@ -124,7 +125,8 @@ class Pipeline:
             })
         log.info("%s %s: %s%s", status, identity, verdict.kind if verdict else "-", f" ({reason})" if reason else "")
         return Handled(
-            identity, status, verdict.kind if verdict else "", verdict.rule if verdict else "", reason, queued=tuple(queued)
+            identity, status, verdict.kind if verdict else "", verdict.rule if verdict else "", reason,
+            for_clerk=outcome.for_clerk, queued=tuple(queued),
         )
 
     def _file_attachments(self, message: InboundMessage | None) -> list[dict[str, str]]:

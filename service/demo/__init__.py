@@ -1,28 +1,62 @@
 """`secretary demo`: the whole service on the embedded default, with realistic sample mail.
 
-It writes a starter configuration into a folder, delivers the sample
-messages in `messages/` (Thai and English: an agenda item with a PDF, free-text
-and calendar answers, a delegation, an out-of-office reply, a bounce, an
-unknown sender, a broken message) into a local Maildir, runs the daemon until
-everything is handled and sent, and shows what it understood and where the
-store, the outgoing mail and the quarantine are.
+It writes a starter configuration into a folder, then plays two acts on a
+local Maildir and a folder of outgoing .eml files:
+
+1. The mail loop: the sample messages in `messages/` (Thai and English: an
+   agenda item with a PDF, free-text and calendar answers, a delegation, an
+   out-of-office reply, a bounce, an unknown sender, a broken message).
+2. A meeting's first half in simulated time (`meeting.yaml`): the clerk opens
+   a meeting, the call for items goes out, groups submit (one revised, one
+   late, one "nothing this time", one stranger), reminders go out, the agenda
+   is assembled and goes up the approval chain, is returned with comments,
+   redrafted and approved.
+
+It shows what the service understood and did, and where everything is.
 """
 
 from __future__ import annotations
 
+import email
+import email.policy
 import os
 import secrets
 import tempfile
+from datetime import datetime, timedelta
+from email.message import EmailMessage
+from email.utils import format_datetime, make_msgid
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
+import yaml
 from rich.console import Console
 from rich.table import Table
 
-from ..config import DEFAULT_CONFIG, load, write_starter
+from ..commands import apply
+from ..config import DEFAULT_CONFIG, Settings, load, write_starter
 from ..daemon import Daemon, build, make_sender, make_source
 from ..mail.maildir import deliver
+from ..meetings.clerk import HANDLERS
+from ..meetings.meeting import load as load_meeting
+from ..pipeline import Handled
 
-MESSAGES = Path(__file__).parent / "messages"
+HERE = Path(__file__).parent
+MESSAGES = HERE / "messages"
+#: A one-page PDF, so submissions carry a real attachment.
+SAMPLE_PDF = (
+    b"%PDF-1.4\n1 0 obj<</Type/Catalog/Pages 2 0 R>>endobj 2 0 obj<</Type/Pages/Kids[3 0 R]/Count 1>>endobj "
+    b"3 0 obj<</Type/Page/Parent 2 0 R/MediaBox[0 0 595 842]>>endobj\ntrailer<</Root 1 0 R>>\n%%EOF\n"
+)
+
+
+class SimulatedClock:
+    """The demo's clock: the daemon reads it, the demo moves it on."""
+
+    def __init__(self, now: datetime) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
 
 
 def run_demo(folder: Path | None, console: Console) -> int:
@@ -30,22 +64,8 @@ def run_demo(folder: Path | None, console: Console) -> int:
     write_starter(folder, "สำนักงานเขตพื้นที่การศึกษาประถมศึกษาตัวอย่าง เขต ๑", "meeting@office.example.go.th", "clerk@office.example.go.th")
     os.environ.setdefault("SECRETARY_REPLY_KEY", secrets.token_hex(32))
     settings = load(folder / DEFAULT_CONFIG)
-    samples = sorted(MESSAGES.glob("*.eml"))
-    for sample in samples:
-        deliver(settings.source.path, sample.read_bytes(), sample.stem)
-    console.print(f"Delivered {len(samples)} sample messages into {settings.source.path}")
-
-    daemon = Daemon(build(settings), make_source(settings), make_sender(settings))
-    with console.status("The daemon is working through the mailbox…"):
-        daemon.run(once=True)
-
-    table = Table(title="What the service understood")
-    for column in ("message", "kind", "rule", "went to", "why / note"):
-        table.add_column(column)
-    for sample, handled in zip(samples, daemon.handled):
-        note = handled.reason or (f"{len(handled.queued)} acknowledgement(s) queued" if handled.queued else "")
-        table.add_row(sample.stem, handled.kind or "-", handled.rule or "-", handled.status, note)
-    console.print(table)
+    mail_loop(settings, console)
+    meeting_id = first_half_of_a_meeting(settings, console)
     outgoing = sorted(settings.sender.path.glob("*.eml"))
     console.print(
         f"\nThe office folder:      {folder}\n"
@@ -53,7 +73,100 @@ def run_demo(folder: Path | None, console: Console) -> int:
         f"Outgoing mail ({len(outgoing)} .eml): {settings.sender.path}\n"
         f"Handled messages:       {settings.source.path / '.Processed' / 'cur'}\n"
         f"Quarantine:             {settings.source.path / '.Quarantine' / 'cur'}\n"
-        f"Try: secretary explain {MESSAGES / '03-attendance-thai-delegate.eml'}"
+        f"Try: secretary -c {folder / DEFAULT_CONFIG} meeting show {meeting_id}\n"
+        f"     secretary explain {MESSAGES / '03-attendance-thai-delegate.eml'}"
     )
     return 0
 
+
+def mail_loop(settings: Settings, console: Console) -> None:
+    """Act one: the sample messages through the daemon, and what it made of each."""
+    samples = sorted(MESSAGES.glob("*.eml"))
+    for sample in samples:
+        deliver(settings.source.path, sample.read_bytes(), sample.stem)
+    console.print(f"Delivered {len(samples)} sample messages into {settings.source.path}")
+    daemon = Daemon(build(settings), make_source(settings), make_sender(settings))
+    with console.status("The daemon is working through the mailbox…"):
+        daemon.run(once=True)
+    table = Table(title="Act 1 — what the service understood")
+    for column in ("message", "kind", "rule", "went to", "note"):
+        table.add_column(column)
+    for sample, handled in zip(samples, daemon.handled):
+        table.add_row(sample.stem, handled.kind or "-", handled.rule or "-", handled.status, _describe(handled, kind=False))
+    console.print(table)
+
+
+def first_half_of_a_meeting(settings: Settings, console: Console) -> str:
+    """Act two: a meeting from the call for items to the approved agenda, day by day in simulated time."""
+    script = yaml.safe_load((HERE / "meeting.yaml").read_text(encoding="utf-8"))
+    zone = ZoneInfo(settings.office.timezone)
+    today = datetime.now(zone).replace(hour=8, minute=0, second=0, microsecond=0)
+    meeting_day = today + timedelta(days=28 + (2 - today.weekday()) % 7)  # a Wednesday four weeks or more away
+    start = meeting_day.replace(hour=script["meeting"]["hour"])
+    clock = SimulatedClock(start - timedelta(days=22))
+    plan = {k: v for k, v in script["meeting"].items() if k not in ("hour", "hours")}
+    service = build(settings, clock=clock)
+    said = apply(service.office, service.outbox, HANDLERS, "meeting_new", {
+        **plan, "year_be": start.year + 543, "start": start.isoformat(),
+        "end": (start + timedelta(hours=script["meeting"]["hours"])).isoformat(),
+    }, clock())
+    service.office.store.close()
+    meeting_id = said.split()[2]
+    table = Table(title=f"Act 2 — meeting {meeting_id}, day by day (T = {start.date().isoformat()})")
+    for column in ("day", "what happened"):
+        table.add_column(column)
+    for offset in range(-21, -9):
+        clock.now = start.replace(hour=8) + timedelta(days=offset)
+        for entry in (e for e in script["mail"] if e["day"] == offset):
+            deliver(settings.source.path, _reply(settings, entry, clock.now), "demo")
+        daemon = Daemon(build(settings, clock=clock), make_source(settings), make_sender(settings))
+        daemon.run(once=True)
+        events = [_describe(h) for h in daemon.handled]
+        for entry in (e for e in script["clerk"] if e["day"] == offset):
+            service = build(settings, clock=clock)
+            events.append("clerk: " + apply(service.office, service.outbox, HANDLERS, entry["command"], {"meeting": meeting_id, **entry["arguments"]}, clock()))
+            service.office.store.close()
+        done = [step for step, at in _meeting(settings, meeting_id)["done"].items() if at.startswith(clock.now.date().isoformat())]
+        if events or done:
+            table.add_row(f"T{offset}", "\n".join([*(f"step: {s}" for s in done), *events]))
+    Daemon(build(settings, clock=clock), make_source(settings), make_sender(settings)).run(once=True)
+    console.print(table)
+    draft = _meeting(settings, meeting_id)["drafts"][-1]
+    console.print(f"Draft {draft['version']} of the agenda: {draft['status']} by " + ", ".join(a["by"] + (" (on paper)" if a["on_paper"] else "") for a in draft["answers"]))
+    return meeting_id
+
+
+def _describe(handled: Handled, kind: bool = True) -> str:
+    notes = [n for n in (handled.reason, handled.for_clerk and f"for the clerk: {handled.for_clerk}", handled.queued and "acknowledged") if n]
+    return (f"{handled.kind}: " if kind else "") + "; ".join(notes)
+
+
+def _meeting(settings: Settings, meeting_id: str) -> dict:
+    service = build(settings, exclusive=False)
+    return load_meeting(service.office.store, meeting_id)
+
+
+def _reply(settings: Settings, entry: dict, now: datetime) -> bytes:
+    """A person's message as their mail client would send it, answering our latest mail to them."""
+    mail = EmailMessage()
+    mail["From"] = entry["from"]
+    mail["To"] = settings.office.mailbox
+    mail["Date"] = format_datetime(now + timedelta(hours=2))
+    mail["Message-ID"] = make_msgid(domain=entry["from"].rsplit("@", 1)[1].rstrip(">"))
+    answered = _latest_to(settings, entry.get("answers", ""))
+    if answered is not None:
+        mail["In-Reply-To"] = answered["Message-ID"]
+        mail["References"] = answered["Message-ID"]
+    mail["Subject"] = entry.get("subject") or f"Re: {answered['Subject']}"
+    mail.set_content(entry["text"])
+    if entry.get("attachment"):
+        mail.add_attachment(SAMPLE_PDF, maintype="application", subtype="pdf", filename=entry["attachment"])
+    return mail.as_bytes()
+
+
+def _latest_to(settings: Settings, address: str):
+    if not address:
+        return None
+    sent = [email.message_from_bytes(p.read_bytes(), policy=email.policy.default) for p in settings.sender.path.glob("*.eml")]
+    mine = [m for m in sent if address in m["To"] and m["Auto-Submitted"] == "auto-generated"]
+    return max(mine, key=lambda m: (m["Date"].datetime, m["Message-ID"])) if mine else None
