@@ -146,4 +146,5 @@ def test_the_demo_runs_on_the_embedded_default(tmp_path):
     assert result.returncode == 0, result.stderr
     assert len(list((tmp_path / "outgoing").glob("*.eml"))) >= 4
     assert len(list((tmp_path / "mailbox" / ".Quarantine" / "cur").iterdir())) == 1
-    assert "What the service understood" in result.stderr
+    assert "what the service understood" in result.stderr
+    assert "Draft 2 of the agenda: approved by p-admin-director, p-director" in result.stderr
