@@ -12,7 +12,7 @@ from pathlib import Path
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
-from .thai import english_date, thai_date, thai_digits
+from .thai import digits, english_date, thai_date, thai_digits
 
 
 @lru_cache(maxsize=8)
@@ -24,5 +24,5 @@ def environment(templates: Path) -> Environment:
         undefined=StrictUndefined,
         keep_trailing_newline=True,
     )
-    env.filters.update(thai_date=thai_date, thai_digits=thai_digits, english_date=english_date)
+    env.filters.update(thai_date=thai_date, thai_digits=thai_digits, digits=digits, english_date=english_date)
     return env

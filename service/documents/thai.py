@@ -31,6 +31,15 @@ def thai_digits(value: object) -> str:
     return arabic_digit_to_thai_digit(str(value))
 
 
+def digits(value: object, thai: bool) -> str:
+    """Digits as the office writes them: Thai when it chose Thai digits, else as given.
+
+    Templates pass the office's choice (`{{ n | digits(office.thai_digits) }}`), so one
+    template serves offices of either habit.
+    """
+    return thai_digits(value) if thai else str(value)
+
+
 def english_date(value: date | datetime, form: str = "date") -> str:
     """The same forms in English with Common Era years, for offices that want English."""
     formats = {"date": "%-d %B %Y", "weekday": "%A %-d %B %Y", "time": "%H:%M", "datetime": "%A %-d %B %Y at %H:%M", "short": "%-d %b %Y"}
