@@ -174,9 +174,12 @@ class ImapSource:
         """Turn any failure of the connection or the server into SourceError, dropping the connection.
 
         The next call reconnects after a pause that doubles with each failure
-        up to `backoff_cap`. A login the server refuses for good (a wrong
-        password, say) waits the whole cap at once: it will not get better
-        by itself, and repeated failures can get the account locked.
+        up to `backoff_cap`, and only a call that goes through ends the
+        doubling: a server that takes connections but fails every command is
+        given the same room as one that refuses them. A login the server
+        refuses for good (a wrong password, say) waits the whole cap at
+        once: it will not get better by itself, and repeated failures can get
+        the account locked.
         """
         try:
             yield
@@ -190,6 +193,8 @@ class ImapSource:
                 self._delay = min(self.backoff_cap, 2 * self._delay) if self._delay else self.backoff_base
                 log.warning("%s: %s (%s): %s", doing, self.host, type(error).__name__, error)
             raise SourceError(f"{doing} on {self.host}: {error}") from error
+        else:
+            self._delay = 0.0
 
     def _open(self) -> IMAPClient:
         """The connection, with the inbox freshly SELECTed.
@@ -224,7 +229,6 @@ class ImapSource:
             except BaseException:
                 self._drop()
                 raise
-            self._delay = 0.0
         return self._client
 
     def _connect(self) -> IMAPClient:
