@@ -32,6 +32,12 @@ class OfficeSettings:
     language: str = "th"
     timezone: str = "Asia/Bangkok"
     thai_digits: bool = True
+    address: str = ""
+    code: str = ""
+    unit: str = ""
+    phone: str = ""
+    fax: str = ""
+    emblem: str = ""
 
 
 @dataclass(frozen=True)
@@ -119,6 +125,12 @@ class _Reader:
             language=self.choice("office.language", ("th", "en"), "th"),
             timezone=self.text("office.timezone", "Asia/Bangkok"),
             thai_digits=self.boolean("office.thai_digits", True),
+            address=self.text("office.address", ""),
+            code=self.text("office.code", ""),
+            unit=self.text("office.unit", "กลุ่มอำนวยการ"),
+            phone=self.text("office.phone", ""),
+            fax=self.text("office.fax", ""),
+            emblem=str(self.folder("office.emblem")) if self.get("office.emblem") else "",
         )
         return Settings(
             path=self.path,

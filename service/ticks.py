@@ -37,10 +37,8 @@ def run_due_steps(office: Office, outbox: Outbox, now: datetime) -> list[str]:
             if action is None:
                 continue
             context = StepContext(
-                directory=office.directory,
+                office=office,
                 agenda_rules=agenda_rules,
-                reply_key_secret=office.reply_key_secret,
-                clerk=office.clerk,
                 approvers=timeline.kind(meeting["kind"]).approvers,
                 group_order=group_order,
                 items=office.store.find(shard(meeting["id"]), "items"),

@@ -8,6 +8,8 @@ mail server must not pass quietly where there is none.
 
 from __future__ import annotations
 
+import shutil
+import tempfile
 from pathlib import Path
 from typing import Callable, Iterator, NamedTuple, TypeVar
 
@@ -46,14 +48,27 @@ def running(server: Server) -> Iterator[Server]:
 
 
 @pytest.fixture(scope="session")
-def dovecot(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Dovecot]:
-    yield from running(Dovecot(tmp_path_factory.mktemp("dovecot")))
+def mail_root() -> Iterator[Path]:
+    """A directory of the session's own in /tmp for the shared servers, removed at the end.
+
+    Not under pytest's base directory: Dovecot's and Postfix's unprivileged
+    processes need to traverse every directory above their files, and any
+    pytest session that starts meanwhile resets that base to mode 0700.
+    """
+    root = Path(tempfile.mkdtemp(prefix="secretary-mail-servers-"))
+    root.chmod(0o755)
+    yield root
+    shutil.rmtree(root, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")
-def postfix(tmp_path_factory: pytest.TempPathFactory, dovecot: Dovecot) -> Iterator[Postfix]:
-    root = tmp_path_factory.mktemp("postfix")
-    yield from running(Postfix(root, dovecot.lmtp_port, DOMAINS, sasl_port=dovecot.auth_port))
+def dovecot(mail_root: Path) -> Iterator[Dovecot]:
+    yield from running(Dovecot(mail_root / "dovecot"))
+
+
+@pytest.fixture(scope="session")
+def postfix(mail_root: Path, dovecot: Dovecot) -> Iterator[Postfix]:
+    yield from running(Postfix(mail_root / "postfix", dovecot.lmtp_port, DOMAINS, sasl_port=dovecot.auth_port))
 
 
 @pytest.fixture(scope="session")

@@ -70,11 +70,13 @@ def binary(name: str, package: str) -> str:
 def make_traversable(path: Path) -> None:
     """Let unprivileged server processes reach files under `path`.
 
-    Dovecot's mail processes (as vmail) and Postfix's master (as postfix, for
-    its lock file) open files by absolute path, so every directory above them
-    must be searchable by others. Only the
-    search bit is added, and only to directories this process owns (pytest
-    makes its base directory 0700 and resets it at its next run).
+    Dovecot's mail and auth processes (as vmail and dovecot) and Postfix's
+    master (as postfix, for its lock file) open files by absolute path, so
+    every directory above them must be searchable by others. Only the search
+    bit is added, and only to directories this process owns. A directory
+    under pytest's base directory works only until another pytest session
+    starts and resets that base to 0700, which is why the shared fixtures use
+    a directory of their own in /tmp.
     """
     for directory in [path, *path.parents]:
         mode = directory.stat()
@@ -96,7 +98,8 @@ def wait_for_greeting(port: int, greeting: bytes, process: subprocess.Popen[byte
     deadline = time.monotonic() + START_TIMEOUT
     while True:
         if process.poll() is not None:
-            raise ServerError(f"{process.args[0]} exited with {process.returncode} while starting\n" + "\n".join(map(tail, logs)))
+            command = " ".join(map(str, process.args)) if isinstance(process.args, list) else str(process.args)
+            raise ServerError(f"`{command}` exited with {process.returncode} while starting\n" + "\n".join(map(tail, logs)))
         try:
             with socket.create_connection((HOST, port), timeout=2) as connection:
                 if connection.recv(512).startswith(greeting):
@@ -104,7 +107,9 @@ def wait_for_greeting(port: int, greeting: bytes, process: subprocess.Popen[byte
         except OSError:
             pass
         if time.monotonic() > deadline:
-            raise ServerError(f"nothing answered {greeting!r} on {HOST}:{port} within {START_TIMEOUT}s\n" + "\n".join(map(tail, logs)))
+            raise ServerError(
+                f"nothing answered {greeting!r} on {HOST}:{port} within {START_TIMEOUT}s\n" + "\n".join(map(tail, logs))
+            )
         time.sleep(0.05)
 
 
@@ -204,7 +209,11 @@ class Dovecot:
     def client(self, address: str, password: str = "secret") -> imapclient.IMAPClient:
         """An IMAP session logged in as `address`; the caller logs out."""
         client = imapclient.IMAPClient(self.host, port=self.imap_port, ssl=False, timeout=30)
-        client.login(address, password)
+        try:
+            client.login(address, password)
+        except BaseException:
+            client.shutdown()
+            raise
         return client
 
     def append(self, address: str, raw: bytes, folder: str = "INBOX") -> None:
@@ -261,6 +270,13 @@ service imap-login {{
     port = 0
   }}
 }}
+# No authentication penalty: one test's wrong password must not slow down
+# every later login from 127.0.0.1 (Dovecot's documented way to turn it off).
+service anvil {{
+  unix_listener anvil-auth-penalty {{
+    mode = 0
+  }}
+}}
 service auth {{
   inet_listener auth {{
     address = {HOST}
@@ -274,7 +290,7 @@ service lmtp {{
   }}
 }}
 protocol lmtp {{
-  postmaster_address = postmaster@{HOST}
+  postmaster_address = postmaster@localhost
 }}
 """
 
@@ -324,7 +340,9 @@ class Postfix:
             # Postfix waits (up to seconds) for a file changed in the last second to settle.
             settled = time.time() - 10
             os.utime(path, (settled, settled))
-        self._postfix("check")
+        checked = self._run("postfix", "-c", str(self.config_dir), "check")
+        if checked.returncode != 0:
+            raise ServerError(f"postfix check failed: {checked.stdout}{checked.stderr}\n{tail(self.log)}")
         self._process = spawn([program, "-c", str(self.config_dir), "start-fg"], self.output)
         try:
             wait_for_greeting(self.smtp_port, b"220", self._process, [self.log, self.output])
@@ -335,16 +353,11 @@ class Postfix:
     def stop(self) -> None:
         """Stop the master (which stops its children) and reap it."""
         if self._process is not None and self._process.poll() is None:
-            subprocess.run(
-                [binary("postfix", "postfix"), "-c", str(self.config_dir), "stop"],
-                stdin=subprocess.DEVNULL,
-                capture_output=True,
-                timeout=STOP_TIMEOUT,
-            )
-            try:
+            # The clean way first: the master stops its children and releases its lock.
+            self._run("postfix", "-c", str(self.config_dir), "stop")
+            with contextlib.suppress(subprocess.TimeoutExpired):
                 self._process.wait(STOP_TIMEOUT)
-            except subprocess.TimeoutExpired:
-                end(self._process)
+        end(self._process)
         self._process = None
 
     def queue(self) -> str:
@@ -359,11 +372,6 @@ class Postfix:
                 raise ServerError(f"Postfix queue not empty after {timeout}s:\n{listing}\n{tail(self.log)}")
             time.sleep(0.1)
 
-    def _postfix(self, *arguments: str) -> None:
-        result = self._run("postfix", "-c", str(self.config_dir), *arguments)
-        if result.returncode != 0:
-            raise ServerError(f"postfix {' '.join(arguments)} failed: {result.stdout}{result.stderr}\n{tail(self.log)}")
-
     def _run(self, program: str, *arguments: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
             [binary(program, "postfix"), *arguments],
@@ -374,10 +382,28 @@ class Postfix:
         )
 
     def _make_certificate(self) -> None:
+        """A self-signed certificate for 127.0.0.1 and localhost (openssl comes with Debian's postfix)."""
         result = subprocess.run(
-            [binary("openssl", "openssl"), "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-days", "2",
-             "-subj", "/CN=localhost", "-addext", f"subjectAltName=IP:{HOST},DNS:localhost",
-             "-keyout", str(self.key_file), "-out", str(self.cert_file)],
+            [
+                binary("openssl", "openssl"),
+                "req",
+                "-x509",
+                "-nodes",
+                "-days",
+                "2",
+                "-newkey",
+                "ec",
+                "-pkeyopt",
+                "ec_paramgen_curve:prime256v1",
+                "-subj",
+                "/CN=localhost",
+                "-addext",
+                f"subjectAltName=IP:{HOST},DNS:localhost",
+                "-keyout",
+                str(self.key_file),
+                "-out",
+                str(self.cert_file),
+            ],
             stdin=subprocess.DEVNULL,
             capture_output=True,
             text=True,

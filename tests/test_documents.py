@@ -1,13 +1,13 @@
 """The agenda, the invitation letter and the meeting pack, rendered and read back.
 
-PDFs are checked three ways: their text layer (pdftotext), their pages as
-images (pdftoppm, written to artifacts/documents/ for people to look at), and
-their page count. The text layer of a Thai PDF is less faithful than the page
-(see shared/docs/THAI-DOCUMENTS.md and WeasyPrint issue #2841): a glyph that
-two characters share, like the า inside SARA AM (ำ), maps back to only one of
-them, and marks may drop out. So the texts are compared with `folded()`, which
-keeps the consonants, the vowels on the line and the digits, and the shaping
-is judged from the images.
+PDFs are checked by their text layer (pdftotext), by their first page as an
+image (pdftoppm, written to artifacts/documents/ for people to look at) and by
+the fonts they embed. The text layer of a Thai PDF is less faithful than the
+page (shared/docs/THAI-DOCUMENTS.md; WeasyPrint issue #2841): a glyph that two
+characters share, like the า that SARA AM (ำ) is drawn with, maps back to
+whichever of them came first in the document, and some marks drop out. So the
+texts are compared `folded()` (SARA AM as SARA AA, without the marks above and
+below the line), and the shaping is judged from the images.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ import pytest
 from docx import Document
 from docx.oxml.ns import qn
 from PIL import Image, ImageDraw, ImageStat
-from pypdf import PdfReader
+from pypdf import PdfReader, PdfWriter
 from weasyprint import HTML
 
 from service.documents.render import render_agenda, render_invitation, render_pack
@@ -79,7 +79,7 @@ def page_image(pdf: Path, name: str, page: int = 1) -> Path:
 
 
 def ink(png: Path) -> float:
-    """Share of the page that is not white: a blank or font-less page has none."""
+    """Share of the page that is not white: a blank page has none."""
     grey = Image.open(png).convert("L")
     dark = sum(ImageStat.Stat(grey.point(lambda value: 255 if value < 200 else 0)).sum) / 255
     return dark / (grey.width * grey.height)
@@ -174,8 +174,20 @@ def docx_text(path: Path) -> str:
     return "\n".join([paragraph.text for paragraph in document.paragraphs] + cells)
 
 
-def test_agenda_pdf_has_the_thai_title_date_and_sections(tmp_path: Path) -> None:
-    rendered = render_agenda(context(tmp_path), tmp_path, TEMPLATES)
+def embedded_fonts(pdf: Path) -> set[str]:
+    """The fonts the PDF's pages use, without the subset prefix (`ABCDEF+Sarabun`)."""
+    fonts = set()
+    for page in PdfReader(pdf).pages:
+        for font in page["/Resources"]["/Font"].values():
+            fonts.add(str(font.get_object()["/BaseFont"]).split("+")[-1])
+    return fonts
+
+
+def test_agenda_pdf_has_the_thai_title_date_and_sections(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    data = context(tmp_path)
+    data["agenda"][0]["entries"][0]["text"] = "ย่อหน้าแรกของเรื่อง\n\nย่อหน้าที่สองของเรื่อง"
+
+    rendered = render_agenda(data, tmp_path, TEMPLATES)
 
     assert rendered.pdf.name == "agenda-v1.pdf" and rendered.docx.name == "agenda-v1.docx"
     text = folded(pdf_text(rendered.pdf))
@@ -187,7 +199,10 @@ def test_agenda_pdf_has_the_thai_title_date_and_sections(tmp_path: Path) -> None
     assert folded("๔.๑ กลุ่มอำนวยการ") in text and folded("๔.๔.๒ การดำเนินงานของกลุ่มส่งเสริมการจัดการศึกษา") in text
     assert text.count(folded("- ไม่มี -")) == 3  # sections 2, 3 and 6 are empty
     assert not re.search(r"[0-9]", re.sub(r"[\d-]+\.pdf", "", text)), "Arabic digits outside file names"
+    assert folded("ย่อหน้าแรกของเรื่อง ย่อหน้าที่สองของเรื่อง") in text
     assert ink(page_image(rendered.pdf, "agenda-page-1")) > 0.01
+    assert embedded_fonts(rendered.pdf) == {"Sarabun", "Sarabun-Bold"}  # the templates' own font, no fallback
+    assert not [record for record in caplog.records if ".notdef" in record.getMessage()]
 
 
 def test_arabic_digits_when_the_office_does_not_use_thai_digits(tmp_path: Path) -> None:
@@ -246,6 +261,8 @@ def test_invitation_letter_in_the_official_layout(tmp_path: Path) -> None:
 
     document = Document(str(rendered.docx))
     assert len(document.inline_shapes) == 1  # the emblem
+    date_line = next(paragraph for paragraph in document.paragraphs if paragraph.text == "๑๗ พฤศจิกายน ๒๕๖๙")
+    assert round(date_line.paragraph_format.left_indent.cm, 2) == 7.5  # from document.css, as in the PDF
     text = docx_text(rendered.docx)
     assert "เรื่อง\u00a0\u00a0ขอเชิญประชุมผู้บริหารสถานศึกษา ครั้งที่ ๑๑/๒๕๖๙" in text
     assert "ที่ ศธ ๐๔๐๙๙/ว ๑๒๓" in text and "(นายสมชาย ใจดี)" in text
@@ -266,12 +283,17 @@ def test_letter_without_number_or_emblem_leaves_the_space(tmp_path: Path) -> Non
 
 
 def one_page_pdfs(folder: Path, count: int) -> list[tuple[str, Path]]:
-    """Attachments as departments send them: one A4 page each, the odd one landscape."""
+    """Attachments as departments send them: one A4 page each, some landscape, some
+    scanned sideways and turned upright by the viewer (/Rotate 90)."""
     attachments = []
     for n in range(1, count + 1):
         path = folder / f"attachment-{n}.pdf"
         size = "A4 landscape" if n % 3 == 0 else "A4"
         HTML(string=f"<style>@page{{size:{size}}}</style><h1>Attachment {n}</h1>").write_pdf(path)
+        if n % 3 == 2:
+            writer = PdfWriter(clone_from=path)
+            writer.pages[0].rotate(90)
+            writer.write(path)
         attachments.append((f"เอกสารประกอบ {n}", path))
     return attachments
 

@@ -8,6 +8,8 @@ for it; IDLE waits are real.
 from __future__ import annotations
 
 import socket
+import ssl
+import subprocess
 import threading
 import time
 
@@ -51,10 +53,14 @@ def open_source(dovecot, sleeps):
 
 
 class Relay:
-    """A TCP relay in front of Dovecot that can cut its connections and turn new ones away, as a bad network does."""
+    """A TCP relay in front of Dovecot that can cut its connections and turn new ones away, as a bad network does.
 
-    def __init__(self, host: str, port: int) -> None:
+    With a TLS context it also terminates TLS, standing in for an IMAPS port.
+    """
+
+    def __init__(self, host: str, port: int, tls: ssl.SSLContext | None = None) -> None:
         self.target = (host, port)
+        self.tls = tls
         self.listener = socket.create_server(("127.0.0.1", 0))
         self.port = self.listener.getsockname()[1]
         self.refusing = False
@@ -81,6 +87,11 @@ class Relay:
             if self.refusing:
                 _shut(near)
                 continue
+            if self.tls:
+                try:
+                    near = self.tls.wrap_socket(near, server_side=True)
+                except OSError:
+                    continue  # the client did not like our certificate
             far = socket.create_connection(self.target)
             with self._lock:
                 self._open += [near, far]
@@ -108,6 +119,22 @@ def _shut(connection: socket.socket) -> None:
 @pytest.fixture
 def relay(dovecot):
     relay = Relay(dovecot.host, dovecot.imap_port)
+    yield relay
+    relay.close()
+
+
+@pytest.fixture
+def imaps(dovecot, tmp_path):
+    """An implicit-TLS port for the test Dovecot, with a self-signed certificate."""
+    key, certificate = tmp_path / "key.pem", tmp_path / "cert.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=localhost",
+         "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", str(key), "-out", str(certificate)],
+        check=True, capture_output=True,
+    )
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(certificate, key)
+    relay = Relay(dovecot.host, dovecot.imap_port, tls=context)
     yield relay
     relay.close()
 
@@ -150,6 +177,15 @@ def test_fetches_oldest_first_and_moves_to_processed_and_quarantine(dovecot, add
     finally:
         client.logout()
     assert list(source.fetch_new()) == []
+
+
+def test_implicit_tls_verifies_the_certificate_unless_told_not_to(dovecot, address, imaps, open_source):
+    raw = message()
+    dovecot.append(address, raw)
+    with pytest.raises(SourceError, match="CERTIFICATE_VERIFY_FAILED"):
+        list(open_source(address, port=imaps.port, security="tls").fetch_new())
+    trusting = open_source(address, port=imaps.port, security="tls", verify_tls=False)
+    assert [f.raw for f in trusting.fetch_new()] == [raw]
 
 
 def test_fetching_leaves_messages_unseen(dovecot, address, open_source):
@@ -393,3 +429,12 @@ def test_marking_an_already_moved_ref_does_nothing(dovecot, address, open_source
     assert dovecot.messages(address, "Processed") == [raw]
     assert dovecot.messages(address, "Quarantine") == []
     assert dovecot.messages(address) == []
+
+
+def test_a_server_that_fails_every_command_is_backed_off_like_one_that_is_down(address, open_source, sleeps, caplog):
+    source = open_source(address, inbox="No such folder", backoff_base=1, backoff_cap=3)
+    for _ in range(4):
+        with pytest.raises(SourceError):
+            list(source.fetch_new())
+    assert len(sleeps) == 3 and all(ceiling / 2 <= s <= ceiling for s, ceiling in zip(sleeps, [1, 2, 3]))
+    assert "No such folder" in caplog.text

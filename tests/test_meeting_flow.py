@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import email
 import email.policy
+import io
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
+from pypdf import PdfReader
 
 from helpers import ENV, message, write_config
 from service.config import load
@@ -104,6 +106,11 @@ def test_call_intake_reminders_assembly_and_the_approval_chain(office):
     assert draft["status"] == "awaiting"
     assert [e["title"] for e in draft["agenda"][4]["entries"][0]["entries"]] == ["ขออนุมัติแผนปฏิบัติการ ปี ๒๕๗๐"]
     [request] = outgoing(settings, "somsri@office.example.go.th", "ขอความเห็นชอบ")
+    papers = {part.get_filename(): part.get_content() for part in request.iter_attachments()}
+    assert sorted(papers) == ["agenda-v1.pdf", "invitation-v1.pdf"]
+    agenda_text = "".join(page.extract_text() for page in PdfReader(io.BytesIO(papers["agenda-v1.pdf"])).pages)
+    assert "แผนปฏิบัติการ" in agenda_text and "๕.๑.๑" in agenda_text, "the item, numbered in Thai digits"
+    assert (settings.store / "meetings" / "sa2569-11" / "documents" / "agenda-v1.docx").exists()
 
     # Someone else answering through the director's key does not count.
     reply(settings, request, "นายวิชัย แสงทอง <wichai@office.example.go.th>", "เห็นชอบ")

@@ -113,7 +113,7 @@ def _stamp_bottom_centre(page: PageObject, stamp: PageObject) -> None:
     """Lay the stamp over the page's bottom centre, whatever the page's size and rotation."""
     if page.rotation:
         page.transfer_rotation_to_content()
-    box, size = page.mediabox, stamp.mediabox
+    box, size = page.cropbox, stamp.mediabox  # the crop box is the part a viewer shows
     x = float(box.left) + (float(box.width) - float(size.width)) / 2
     y = float(box.bottom) + STAMP_RISE
     page.merge_transformed_page(stamp, Transformation().translate(x, y))
@@ -205,9 +205,8 @@ class _Docx:
         document = Document()
         self._page(document)
         self._thai_defaults(document)
-        root = html.document_fromstring(markup)
-        body = root.find("body")
-        self._blocks(body, document, self.style(root) | self.style(body))
+        body = html.document_fromstring(markup).find("body")
+        self._blocks(body, document, self.style(body))  # the `html` rule went into the defaults
         return document
 
     def style(self, element, inherited: dict[str, str] | None = None) -> dict[str, str]:
@@ -238,9 +237,11 @@ class _Docx:
         defaults = document.styles.element.find(qn("w:docDefaults"))
         run_defaults = defaults.find(f"{qn('w:rPrDefault')}/{qn('w:rPr')}")
         run_defaults.clear()
-        run_defaults.append(OxmlElement("w:rFonts", {qn(f"w:{kind}"): font for kind in ("ascii", "hAnsi", "eastAsia", "cs")}))
+        scripts = ("ascii", "hAnsi", "eastAsia", "cs")
+        run_defaults.append(OxmlElement("w:rFonts", {qn(f"w:{script}"): font for script in scripts}))
         _size(run_defaults, _length(page_font.get("font-size", "16pt")) or Pt(16))
-        run_defaults.append(OxmlElement("w:lang", {qn("w:val"): "th-TH", qn("w:eastAsia"): "en-US", qn("w:bidi"): "th-TH"}))
+        language = {qn("w:val"): "th-TH", qn("w:eastAsia"): "en-US", qn("w:bidi"): "th-TH"}
+        run_defaults.append(OxmlElement("w:lang", language))
         spacing = defaults.find(f"{qn('w:pPrDefault')}/{qn('w:pPr')}/{qn('w:spacing')}")
         spacing.attrib.clear()
         spacing.attrib.update({qn("w:after"): "0", qn("w:line"): "240", qn("w:lineRule"): "auto"})
@@ -269,14 +270,22 @@ class _Docx:
         runs.trim_end()
 
     def _table(self, element, container, style: dict[str, str]) -> None:
-        """A borderless table (the letterhead, the enclosures): rows of cells with widths."""
+        """A borderless table (the letterhead, the enclosures): rows of cells with widths.
+
+        Its cells have no inner margins, like the stylesheet's `td`, so that text in the
+        first column lines up with the paragraphs above and below.
+        """
         rows = [row.findall("td") for row in element.iter("tr")]
         table = container.add_table(rows=len(rows), cols=max(len(cells) for cells in rows))
+        margins = OxmlElement("w:tblCellMar")
+        for side in ("left", "right"):
+            margins.append(OxmlElement(f"w:{side}", {qn("w:w"): "0", qn("w:type"): "dxa"}))
+        table._tbl.tblPr.find(qn("w:tblLook")).addprevious(margins)  # Word wants them in schema order
         for cells, row in zip(rows, table.rows):
-            for td, cell in zip(cells, row.cells):
+            for td, cell, column in zip(cells, row.cells, table.columns):
                 cell_style = self.style(td, style)
                 if width := _length(cell_style.get("width", "")):
-                    cell.width = width
+                    cell.width = column.width = width  # Word reads the cell's, LibreOffice the column's
                 if _has_blocks(td):
                     self._blocks(td, cell, cell_style)
                     cell._element.remove(cell.paragraphs[0]._element)  # the empty one every new cell has

@@ -49,6 +49,7 @@ class SmtpSender:
         self,
         host: str,
         port: int = 587,
+        *,
         security: str = "starttls",
         username: str | None = None,
         password: str | None = None,
@@ -88,7 +89,12 @@ class SmtpSender:
                         if not reused:
                             yield Delivery(envelope.message_id, ok=False, error=f"{self.host}:{self.port}: {describe(error)}")
                             return
-                        log.info("%s:%s closed the connection between messages (%s); reconnecting", self.host, self.port, describe(error))
+                        log.info(
+                            "%s:%s dropped the connection kept from the last message (%s); reconnecting once",
+                            self.host,
+                            self.port,
+                            describe(error),
+                        )
                 yield delivery
         finally:
             if smtp is not None:

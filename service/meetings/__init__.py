@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..config import OfficeSettings
 from ..directory import Directory
 from ..mail.compose import Outgoing
 from ..store import Store
@@ -35,3 +36,5 @@ class Office:
     directory: Directory
     rules: Path
     reply_key_secret: bytes
+    templates: Path
+    details: OfficeSettings

@@ -14,9 +14,9 @@ from datetime import datetime
 from typing import Any
 
 from ..directory import Directory, Entry
-from ..mail.compose import Outgoing
+from ..mail.compose import OutboundAttachment, Outgoing
 from ..reply_keys import ReplyKey, safe_id
-from . import Outcome
+from . import Office, Outcome
 from .meeting import shard
 
 
@@ -36,20 +36,24 @@ def chain(directory: Directory, approvers: tuple[str, ...]) -> list[Entry]:
     return people
 
 
-def request_approval(meeting: dict[str, Any], approver: Entry, secret: bytes, clerk: str) -> Outgoing:
-    """Ask one approver to approve the current draft, by replying."""
+def request_approval(office: Office, meeting: dict[str, Any], approver: Entry) -> Outgoing:
+    """Ask one approver to approve the current draft, by replying; its papers go with it."""
     draft = meeting["drafts"][-1]
-    key = ReplyKey("appr", safe_id(meeting["id"]), safe_id(approver.id)).token(secret)
+    key = ReplyKey("appr", safe_id(meeting["id"]), safe_id(approver.id)).token(office.reply_key_secret)
+    papers = [draft["papers"][name] for name in ("agenda_pdf", "invitation_pdf") if name in draft.get("papers", {})]
     return Outgoing(
         template="approval_request",
         to=approver.emails[:1],
         cause=f"approval:{meeting['id']}:v{draft['version']}:{approver.id}",
         reply_key=key,
-        context={"approver": approver.name, "meeting": meeting, "draft": draft, "start": datetime.fromisoformat(meeting["start"]), "clerk": clerk},
+        context={"approver": approver.name, "meeting": meeting, "draft": draft, "start": datetime.fromisoformat(meeting["start"]), "clerk": office.clerk},
+        attachments=tuple(
+            OutboundAttachment(path.rsplit("/", 1)[-1], "application/pdf", office.store.read_file(path)) for path in papers
+        ),
     )
 
 
-def start_chain(meeting: dict[str, Any], people: list[Entry], secret: bytes, clerk: str) -> Outcome:
+def start_chain(office: Office, meeting: dict[str, Any], people: list[Entry]) -> Outcome:
     """Send the newest draft to the first approver."""
     if not meeting.get("drafts"):
         return Outcome(for_clerk="no draft agenda to send for approval yet")
@@ -57,12 +61,12 @@ def start_chain(meeting: dict[str, Any], people: list[Entry], secret: bytes, cle
     updated = {**meeting, "drafts": [*meeting["drafts"][:-1], draft]}
     return Outcome(
         documents=[(shard(meeting["id"]), "meeting", "meeting", updated)],
-        outgoing=[request_approval(updated, people[0], secret, clerk)],
+        outgoing=[request_approval(office, updated, people[0])],
     )
 
 
-def record_answer(meeting: dict[str, Any], approver_id: str, approved: bool, comments: str, directory: Directory,
-                  secret: bytes, clerk: str, now: datetime, on_paper: bool = False) -> Outcome:
+def record_answer(office: Office, meeting: dict[str, Any], approver_id: str, approved: bool, comments: str,
+                  now: datetime, on_paper: bool = False) -> Outcome:
     """Record one approver's answer on the newest draft and move the chain on."""
     if not meeting.get("drafts"):
         raise ApprovalError(f"meeting {meeting['id']} has no draft to approve")
@@ -79,13 +83,13 @@ def record_answer(meeting: dict[str, Any], approver_id: str, approved: bool, com
     outcome = Outcome()
     if not approved:
         draft["status"] = "returned"
-        outcome.outgoing.append(_to_clerk(meeting, draft, answer, directory, clerk))
-        outcome.for_clerk = f"draft {draft['version']} of {meeting['id']} returned by {directory.get(approver_id).name}: {comments}"
+        outcome.outgoing.append(_to_clerk(meeting, draft, answer, office.directory, office.clerk))
+        outcome.for_clerk = f"draft {draft['version']} of {meeting['id']} returned by {office.directory.get(approver_id).name}: {comments}"
     elif next_approver is None:
         draft["status"] = "approved"
     updated = {**meeting, "drafts": [*meeting["drafts"][:-1], draft]}
     if approved and next_approver is not None:
-        outcome.outgoing.append(request_approval(updated, directory.get(next_approver), secret, clerk))
+        outcome.outgoing.append(request_approval(office, updated, office.directory.get(next_approver)))
     outcome.documents.append((shard(meeting["id"]), "meeting", "meeting", updated))
     return outcome
 

@@ -13,6 +13,7 @@ from typing import Any
 from . import Office, Outcome
 from .agenda import assemble, load_agenda_rules
 from .approvals import chain, record_answer, start_chain
+from .papers import with_new_draft
 from .meeting import MeetingError, NewMeeting, create, load, shard
 from .timeline import load_timeline
 
@@ -28,8 +29,7 @@ def new_meeting(office: Office, arguments: dict[str, Any], now: datetime) -> tup
 def approve(office: Office, arguments: dict[str, Any], now: datetime) -> tuple[Outcome, str]:
     """Record an approval (or a return) given on paper, marked as such."""
     meeting = load(office.store, arguments["meeting"])
-    outcome = record_answer(meeting, arguments["by"], arguments["approved"], arguments.get("comments", ""), office.directory,
-                            office.reply_key_secret, office.clerk, now, on_paper=True)
+    outcome = record_answer(office, meeting, arguments["by"], arguments["approved"], arguments.get("comments", ""), now, on_paper=True)
     word = "approval" if arguments["approved"] else "return"
     return outcome, f"recorded the paper {word} by {arguments['by']} on {meeting['id']}"
 
@@ -40,12 +40,12 @@ def new_draft(office: Office, arguments: dict[str, Any], now: datetime) -> tuple
     rules = load_agenda_rules(office.rules / "agenda.yaml")
     order = arguments.get("group_order") or [g.id for g in office.directory.of_kind("group")]
     agenda = assemble(office.store.find(shard(meeting["id"]), "items"), office.directory, rules, order)
-    drafts = meeting.get("drafts", [])
-    meeting = {**meeting, "drafts": [*drafts, {"version": len(drafts) + 1, "agenda": agenda, "at": now.isoformat(), "status": "draft"}]}
+    meeting = with_new_draft(office, meeting, agenda, now)
+    version = meeting["drafts"][-1]["version"]
     if "approvals" not in meeting["done"]:
-        return Outcome(documents=[(shard(meeting["id"]), "meeting", "meeting", meeting)]), f"draft {len(drafts) + 1} of {meeting['id']} made"
+        return Outcome(documents=[(shard(meeting["id"]), "meeting", "meeting", meeting)]), f"draft {version} of {meeting['id']} made"
     people = chain(office.directory, load_timeline(office.rules / "timeline.yaml").kind(meeting["kind"]).approvers)
-    return start_chain(meeting, people, office.reply_key_secret, office.clerk), f"draft {len(drafts) + 1} of {meeting['id']} sent up the chain"
+    return start_chain(office, meeting, people), f"draft {version} of {meeting['id']} sent up the chain"
 
 
 def decide_late(office: Office, arguments: dict[str, Any], now: datetime) -> tuple[Outcome, str]:

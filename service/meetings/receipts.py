@@ -59,8 +59,7 @@ def receive_approval(office: Office, verdict: Verdict, now: datetime) -> Outcome
         return Outcome(for_clerk="an approver's reply that says neither approve nor return: the clerk reads it")
     try:
         meeting = load(office.store, meeting_for_key(office.store, key.meeting))
-        return record_answer(meeting, verdict.sender.id, verdict.approval.approved, verdict.approval.comments,
-                             office.directory, office.reply_key_secret, office.clerk, now)
+        return record_answer(office, meeting, verdict.sender.id, verdict.approval.approved, verdict.approval.comments, now)
     except (ApprovalError, MeetingError) as error:
         return Outcome(for_clerk=f"an approver's answer that could not be recorded: {error}")
 

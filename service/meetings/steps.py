@@ -13,12 +13,12 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, Callable
 
-from ..directory import Directory
 from ..mail.compose import Outgoing
 from ..reply_keys import ReplyKey, safe_id
-from . import Outcome
+from . import Office, Outcome
 from .agenda import AgendaRules, assemble
 from .approvals import chain, start_chain
+from .papers import with_new_draft
 from .meeting import shard
 
 
@@ -26,10 +26,8 @@ from .meeting import shard
 class StepContext:
     """What every action may need besides the meeting."""
 
-    directory: Directory
+    office: Office
     agenda_rules: AgendaRules
-    reply_key_secret: bytes
-    clerk: str
     approvers: tuple[str, ...]
     group_order: list[str]
     items: list[dict[str, Any]]
@@ -51,22 +49,20 @@ def remind_groups(meeting: dict[str, Any], context: StepContext) -> Outcome:
 
 def submission_deadline(meeting: dict[str, Any], context: StepContext) -> Outcome:
     """From now on a new item is late: it is held for the clerk to accept or refuse."""
-    silent = [context.directory.get(g).name for g in context.group_order if g not in context.answers]
+    silent = [context.office.directory.get(g).name for g in context.group_order if g not in context.answers]
     note = f"submissions closed; no answer from: {', '.join(silent)}" if silent else "submissions closed; every group answered"
     return Outcome(for_clerk=note)
 
 
 def assemble_agenda(meeting: dict[str, Any], context: StepContext) -> Outcome:
     """Put the accepted items in the standard sections and keep the draft as a new version."""
-    agenda = assemble(context.items, context.directory, context.agenda_rules, context.group_order)
-    drafts = meeting.get("drafts", [])
-    draft = {"version": len(drafts) + 1, "agenda": agenda, "at": context.now.isoformat(), "status": "draft"}
-    return Outcome(documents=[(shard(meeting["id"]), "meeting", "meeting", {**meeting, "drafts": [*drafts, draft]})])
+    agenda = assemble(context.items, context.office.directory, context.agenda_rules, context.group_order)
+    return Outcome(documents=[(shard(meeting["id"]), "meeting", "meeting", with_new_draft(context.office, meeting, agenda, context.now))])
 
 
 def approvals(meeting: dict[str, Any], context: StepContext) -> Outcome:
     """Send the newest draft agenda to the first approver of the chain."""
-    return start_chain(meeting, chain(context.directory, context.approvers), context.reply_key_secret, context.clerk)
+    return start_chain(context.office, meeting, chain(context.office.directory, context.approvers))
 
 
 ACTIONS: dict[str, Callable[[dict[str, Any], StepContext], Outcome]] = {
@@ -79,8 +75,8 @@ ACTIONS: dict[str, Callable[[dict[str, Any], StepContext], Outcome]] = {
 
 
 def _to_group(meeting: dict[str, Any], context: StepContext, group_id: str, template: str, purpose: str) -> Outgoing:
-    group = context.directory.get(group_id)
-    key = ReplyKey(purpose, safe_id(meeting["id"]), safe_id(group_id)).token(context.reply_key_secret)
+    group = context.office.directory.get(group_id)
+    key = ReplyKey(purpose, safe_id(meeting["id"]), safe_id(group_id)).token(context.office.reply_key_secret)
     return Outgoing(
         template=template,
         to=group.emails[:1],

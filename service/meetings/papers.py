@@ -1,0 +1,80 @@
+"""A draft's papers: the agenda and the invitation letter, rendered into the meeting's folder.
+
+The meeting logic decides what the papers say (the assembled agenda, who
+signs, to whom); the words of the letter are a template
+(`templates/documents/invitation_letter.yaml.j2`) and the layout is the
+documents' templates. Every draft's papers are kept, as `agenda-vN` and
+`invitation-vN` in `store/meetings/<id>/documents/`.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import yaml
+
+from ..documents.environment import environment
+from ..documents.render import render_agenda, render_invitation
+from . import Office
+
+
+def with_new_draft(office: Office, meeting: dict[str, Any], agenda: list[dict[str, Any]], now: datetime) -> dict[str, Any]:
+    """The meeting with a new draft of its agenda, its papers rendered and kept."""
+    drafts = meeting.get("drafts", [])
+    papers = render_papers(office, meeting, agenda, now)
+    draft = {"version": len(drafts) + 1, "agenda": agenda, "papers": papers, "at": now.isoformat(), "status": "draft"}
+    return {**meeting, "drafts": [*drafts, draft]}
+
+
+def render_papers(office: Office, meeting: dict[str, Any], agenda: list[dict[str, Any]], now: datetime) -> dict[str, str]:
+    """Render the agenda and the invitation letter; return their paths relative to the store."""
+    context = papers_context(office, meeting, agenda, now)
+    folder = office.store.root / "meetings" / meeting["id"] / "documents"
+    agenda_files = render_agenda(context, folder, office.templates)
+    letter_files = render_invitation(context, folder, office.templates)
+    root = office.store.root
+    return {
+        "agenda_pdf": str(agenda_files.pdf.relative_to(root)),
+        "agenda_docx": str(agenda_files.docx.relative_to(root)),
+        "invitation_pdf": str(letter_files.pdf.relative_to(root)),
+        "invitation_docx": str(letter_files.docx.relative_to(root)),
+    }
+
+
+def papers_context(office: Office, meeting: dict[str, Any], agenda: list[dict[str, Any]], now: datetime) -> dict[str, Any]:
+    """The plain data the document templates render."""
+    details = office.details
+    start = datetime.fromisoformat(meeting["start"])
+    chair = office.directory.get(meeting["chair"])
+    office_data = {
+        "name": details.name, "short_name": details.short_name, "address": details.address, "code": details.code,
+        "phone": details.phone, "fax": details.fax, "email": details.mailbox, "mailbox": details.mailbox,
+        "unit": details.unit, "thai_digits": details.thai_digits, "emblem": details.emblem,
+    }
+    meeting_data = {**meeting, "start": start, "end": datetime.fromisoformat(meeting["end"]),
+                    "chair": _person(office, meeting["chair"]), "secretary": _person(office, meeting["secretary"])}
+    words = environment(office.templates).get_template("documents/invitation_letter.yaml.j2").render(
+        office=office_data, meeting=meeting_data, start=start, addressees=_addressees(office, meeting),
+    )
+    letter = {
+        **yaml.safe_load(words),
+        "number": "",
+        "date": now.date(),
+        "signer": {"name": chair.name if chair else "", "position": chair.position if chair else ""},
+        "contact": {"unit": details.unit, "phone": details.phone, "fax": details.fax, "email": details.mailbox},
+    }
+    return {"office": office_data, "meeting": meeting_data, "agenda": agenda, "letter": letter, "thai": details.thai_digits}
+
+
+def _person(office: Office, person_id: str) -> dict[str, str]:
+    entry = office.directory.get(person_id)
+    return {"name": entry.name if entry else person_id, "position": entry.position if entry else ""}
+
+
+def _addressees(office: Office, meeting: dict[str, Any]) -> str:
+    """เรียน: the attendees' positions in short when they are many, the one person's when one."""
+    people = [office.directory.get(a) for a in meeting["attendees"]]
+    if len(people) == 1 and people[0]:
+        return people[0].position or people[0].name
+    return "ผู้เข้าร่วมประชุมทุกท่าน"
