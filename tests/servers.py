@@ -167,7 +167,7 @@ class Dovecot:
         os.chown(self.mail, vmail.pw_uid, vmail.pw_gid)
         self.mail.chmod(0o700)
         make_traversable(self.root)
-        self.users.mkdir(mode=0o755, exist_ok=True)
+        self.users.mkdir(exist_ok=True)
         self.config.write_text(self._configuration(vmail.pw_uid), encoding="utf-8")
         self.run_dir.mkdir(parents=True, exist_ok=True)
         (self.run_dir / "master.pid").unlink(missing_ok=True)
@@ -199,6 +199,7 @@ class Dovecot:
             raise ValueError("an address or password with ':', '/' or a newline cannot go in a passwd-file")
         changed = self._passwords.get(address, password) != password
         self._passwords[address] = password
+        self.users.mkdir(parents=True, exist_ok=True)
         partial = self.users / f".{address}"
         partial.write_text(f"{address}:{{PLAIN}}{password}\n", encoding="utf-8")
         partial.chmod(0o644)

@@ -313,7 +313,8 @@ class ImapSource:
         plain EXPUNGE would also remove messages other people flagged
         \\Deleted, so it is only sent when every flagged message is one we
         copied; otherwise ours stay flagged (and are no longer fetched) until
-        a later move, or someone else, expunges them.
+        a later move, or someone else, expunges them. A message someone flags
+        between our SEARCH and EXPUNGE is the one race left; UIDPLUS has none.
         """
         client.copy([uid], folder)
         client.add_flags([uid], [DELETED], silent=True)

@@ -15,7 +15,6 @@ from typing import Any
 import yaml
 
 from ..documents.environment import environment
-from ..documents.render import render_agenda, render_invitation
 from . import Office
 
 
@@ -29,6 +28,9 @@ def with_new_draft(office: Office, meeting: dict[str, Any], agenda: list[dict[st
 
 def render_papers(office: Office, meeting: dict[str, Any], agenda: list[dict[str, Any]], now: datetime) -> dict[str, str]:
     """Render the agenda and the invitation letter; return their paths relative to the store."""
+    # Imported here: WeasyPrint takes half a second to load, and a restarted daemon should be back at once.
+    from ..documents.render import render_agenda, render_invitation
+
     context = papers_context(office, meeting, agenda, now)
     folder = office.store.root / "meetings" / meeting["id"] / "documents"
     agenda_files = render_agenda(context, folder, office.templates)
