@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import time
 from pathlib import Path
-from typing import Iterable, Iterator
+from typing import Callable, Iterable, Iterator
 
 from ..store.storage import write_atomically
 from .sender import Delivery, Envelope
@@ -93,7 +93,10 @@ class FileSender:
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
 
-    def send_batch(self, envelopes: Iterable[Envelope]) -> Iterator[Delivery]:
+    def send_batch(
+        self, envelopes: Iterable[Envelope], committing: Callable[[str], None] | None = None
+    ) -> Iterator[Delivery]:
+        # No `committing` note is needed: the rename that writes a file is atomic, and writing it again is harmless.
         for envelope in envelopes:
             name = "".join(c if c.isalnum() or c in "-_.@" else "_" for c in envelope.message_id)
             try:

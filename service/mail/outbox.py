@@ -5,11 +5,18 @@ change that makes it necessary, so a crash can never leave one without the
 other. The outbox is drained separately, with retries and backoff.
 
 Marking a message sent is the one step that cannot share a transaction with
-the send itself. So the moment the server accepts a message, one line is
-appended to `outbox-sent.log` (a single write, which survives the process
-being killed; it is then fsynced against power loss) before the next message
-goes out. The log is folded into the store afterwards: sent mail moves from
-the `outbox` shard to `sent/<year-month>`, keeping the outbox small.
+the send itself. So each send is noted in `outbox-sent.log`, one line at a
+time (a single write survives the process being killed; the result lines are
+also fsynced against power loss):
+
+- `committing`, just before the last byte of the message goes to the server
+  (see `sender.py`); a message noted so and never answered was in the
+  server's hands when the daemon stopped, and counts as sent;
+- `sent` or `failed` the moment the server has answered;
+- `deferred` when the server said "later" (the retry time is in the store).
+
+The log is folded into the store afterwards: settled mail moves from the
+`outbox` shard to `sent/<year-month>`, keeping the outbox small.
 """
 
 from __future__ import annotations
@@ -70,7 +77,7 @@ class Outbox:
         return message_id
 
     def pending(self) -> list[dict]:
-        done = self._logged()
+        done = _settled(_read_lines(self.store.root / SENT_LOG))
         return sorted(
             (d for d in self.store.find("outbox", "mail") if d["message_id"] not in done),
             key=lambda d: d["created_at"],
@@ -89,17 +96,23 @@ class Outbox:
         )
         sent = failed = deferred = 0
         with open(self.store.root / SENT_LOG, "a", encoding="utf-8") as sent_log:
-            for delivery in sender.send_batch(envelopes):
+            def note(message_id: str, status: str, error: str = "", durable: bool = True) -> None:
+                sent_log.write(f"{message_id}\t{status}\t{now.isoformat()}\t{_one_line(error)}\n")
+                sent_log.flush()
+                if durable:
+                    os.fsync(sent_log.fileno())
+
+            for delivery in sender.send_batch(envelopes, committing=lambda mid: note(mid, "committing", durable=False)):
                 document = by_id[delivery.message_id]
                 gave_up = not delivery.ok and now - datetime.fromisoformat(document["created_at"]) > GIVE_UP_AFTER
                 if delivery.ok or delivery.permanent or gave_up:
-                    status = "sent" if delivery.ok else "failed"
-                    _append(sent_log, f"{delivery.message_id}\t{status}\t{now.isoformat()}\t{_one_line(delivery.error)}\n")
+                    note(delivery.message_id, "sent" if delivery.ok else "failed", delivery.error)
                     sent += delivery.ok
                     failed += not delivery.ok
                     if not delivery.ok:
                         log.warning("giving up on %s to %s: %s", delivery.message_id, document["to"], delivery.error)
                 else:
+                    note(delivery.message_id, "deferred", delivery.error, durable=False)
                     deferred += 1
                     self._retry_later(document, delivery.error, now)
         self.fold()
@@ -112,16 +125,16 @@ class Outbox:
         if not lines:
             return
         with self.store.transaction() as transaction:
-            for message_id, status, at, error in lines:
+            for message_id, (status, at, error) in _settled(lines).items():
                 document = self.store.get("outbox", "mail", message_id)
                 if document is None:
                     continue
+                if status == "committing":
+                    log.warning("%s was in the server's hands when the daemon stopped: counted as sent", message_id)
+                    status, error = "sent", "the daemon stopped while the server was accepting it; counted as sent"
                 transaction.delete("outbox", "mail", message_id)
                 transaction.put(f"sent/{at[:7]}", "mail", message_id, {**document, "status": status, "sent_at": at, "last_error": error})
         os.truncate(path, 0)
-
-    def _logged(self) -> set[str]:
-        return {line[0] for line in _read_lines(self.store.root / SENT_LOG)}
 
     def _retry_later(self, document: dict, error: str, now: datetime) -> None:
         attempts = document["attempts"] + 1
@@ -136,10 +149,10 @@ class Outbox:
             })
 
 
-def _append(sent_log, line: str) -> None:
-    sent_log.write(line)
-    sent_log.flush()
-    os.fsync(sent_log.fileno())
+def _settled(lines: list[tuple[str, str, str, str]]) -> dict[str, tuple[str, str, str]]:
+    """Each message's last word in the log, for those that need no further sending."""
+    last = {message_id: (status, at, error) for message_id, status, at, error in lines}
+    return {message_id: entry for message_id, entry in last.items() if entry[0] != "deferred"}
 
 
 def _one_line(text: str) -> str:

@@ -2,15 +2,20 @@
 
 The outbox hands a sender a batch of envelopes; the sender yields one
 `Delivery` per envelope *as soon as* the server has accepted or refused it, so
-the outbox can record the result before the next one goes out. That is what
-keeps the window in which a crash could send a message twice down to the time
-between the server's reply and one write to a file.
+the outbox can record the result before the next one goes out.
+
+A crash while the server is accepting a message (after the last byte of the
+message went out, before the server's reply came back) would leave the outbox
+unsure whether to send it again. So a sender calls `committing(message_id)`
+just before it hands over that last byte: the outbox notes it, and a message
+noted so and never answered counts as sent. What is left is the time between
+that note and one write to a socket.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Iterable, Iterator, Protocol
+from typing import Callable, Iterable, Iterator, Protocol
 
 
 @dataclass(frozen=True)
@@ -40,7 +45,9 @@ class Delivery:
 class Sender(Protocol):
     """Something that can hand envelopes to the mail system."""
 
-    def send_batch(self, envelopes: Iterable[Envelope]) -> Iterator[Delivery]:
+    def send_batch(
+        self, envelopes: Iterable[Envelope], committing: Callable[[str], None] | None = None
+    ) -> Iterator[Delivery]:
         """Send each envelope, yielding its delivery before sending the next.
 
         A sender may stop early (for example when its connection drops); the

@@ -21,7 +21,7 @@ from __future__ import annotations
 import logging
 import smtplib
 import ssl
-from typing import Iterable, Iterator
+from typing import Callable, Iterable, Iterator
 
 from .sender import Delivery, Envelope
 
@@ -33,6 +33,36 @@ SECURITY = ("starttls", "tls", "none")
 # login and disconnection) is unusable, whatever the message.
 CONNECTION_ERRORS = (OSError, smtplib.SMTPException)
 CLOSING = 421  # the server is closing the connection (RFC 5321 4.2.3)
+
+
+END_OF_DATA = b"\r\n.\r\n"
+
+
+class _Committing:
+    """Calls `committing` between a message's content and the end-of-data line that commits it.
+
+    smtplib sends the message and its final "." in one write; splitting that
+    write is the only way to know the moment after which the server has the
+    whole message (see `sender.py`).
+    """
+
+    committing: Callable[[], None] | None = None
+
+    def send(self, s: bytes | str) -> None:
+        if self.committing is not None and isinstance(s, bytes) and s.endswith(END_OF_DATA):
+            super().send(s[:-3])
+            self.committing()
+            super().send(s[-3:])
+        else:
+            super().send(s)
+
+
+class _SMTP(_Committing, smtplib.SMTP):
+    pass
+
+
+class _SMTP_SSL(_Committing, smtplib.SMTP_SSL):
+    pass
 
 
 class SmtpSender:
@@ -71,7 +101,9 @@ class SmtpSender:
             self.tls_context.check_hostname = False
             self.tls_context.verify_mode = ssl.CERT_NONE
 
-    def send_batch(self, envelopes: Iterable[Envelope]) -> Iterator[Delivery]:
+    def send_batch(
+        self, envelopes: Iterable[Envelope], committing: Callable[[str], None] | None = None
+    ) -> Iterator[Delivery]:
         """Send each envelope over one connection, yielding its delivery before the next."""
         smtp: smtplib.SMTP | None = None
         try:
@@ -82,7 +114,7 @@ class SmtpSender:
                     try:
                         if smtp is None:
                             smtp = self._connect()
-                        delivery = self._send(smtp, envelope)
+                        delivery = self._send(smtp, envelope, committing)
                     except CONNECTION_ERRORS as error:
                         close(smtp)
                         smtp = None
@@ -100,15 +132,15 @@ class SmtpSender:
             if smtp is not None:
                 quit_politely(smtp)
 
-    def _connect(self) -> smtplib.SMTP:
+    def _connect(self) -> _SMTP | _SMTP_SSL:
         """A connection ready for MAIL FROM: secured and logged in as configured."""
-        smtp: smtplib.SMTP
+        smtp: _SMTP | _SMTP_SSL
         if self.security == "tls":
-            smtp = smtplib.SMTP_SSL(
+            smtp = _SMTP_SSL(
                 self.host, self.port, local_hostname=self.local_hostname, timeout=self.timeout, context=self.tls_context
             )
         else:
-            smtp = smtplib.SMTP(self.host, self.port, local_hostname=self.local_hostname, timeout=self.timeout)
+            smtp = _SMTP(self.host, self.port, local_hostname=self.local_hostname, timeout=self.timeout)
         try:
             if self.security == "starttls":
                 smtp.starttls(context=self.tls_context)
@@ -120,7 +152,7 @@ class SmtpSender:
             raise
         return smtp
 
-    def _send(self, smtp: smtplib.SMTP, envelope: Envelope) -> Delivery:
+    def _send(self, smtp: _SMTP | _SMTP_SSL, envelope: Envelope, committing: Callable[[str], None] | None) -> Delivery:
         """One mail transaction; the server's refusals become deliveries, a lost connection raises."""
         addresses = (envelope.sender, *envelope.recipients)
         if any("\r" in address or "\n" in address for address in addresses):
@@ -133,6 +165,7 @@ class SmtpSender:
             options.append("SMTPUTF8")
         if not envelope.data.isascii() and smtp.has_extn("8bitmime"):
             options.append("BODY=8BITMIME")
+        smtp.committing = (lambda: committing(envelope.message_id)) if committing else None
         try:
             refused = smtp.sendmail(envelope.sender, list(envelope.recipients), envelope.data, mail_options=options)
         except smtplib.SMTPRecipientsRefused as error:
