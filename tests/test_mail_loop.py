@@ -171,8 +171,10 @@ def test_sigkill_at_random_points_handles_and_acknowledges_each_message_exactly_
     lost = total - len(set(processed))
     duplicated_moves = len(processed) - len(set(processed))
     duplicated_acks = len(answered) - len(set(answered))
+    in_doubt = sum(text.count("counted as sent") for text in (p.read_text() for p in (office.config.parent / "store" / "sent").glob("*.json")))
     print(f"\nkill test: {total} messages, {kills} SIGKILLs (inbox left at each: {waiting_at_kill}), lost {lost}, "
-          f"handled twice {duplicated_moves}, acknowledgements {len(set(answered))} distinct / {len(answered)} sent")
+          f"handled twice {duplicated_moves}, acknowledgements {len(set(answered))} distinct / {len(answered)} sent, "
+          f"{in_doubt} killed while the server was accepting them")
     assert sum(1 for waiting in waiting_at_kill if 0 < waiting < total) >= 3, "at least three kills hit the daemon mid-backlog"
     assert office.dovecot.messages(office.mailbox) == []
     assert (lost, duplicated_moves) == (0, 0)
