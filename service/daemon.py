@@ -159,7 +159,7 @@ class Daemon:
             self.service.outbox.drain(self.sender, self.service.clock())
             self._failures = 0
         except SourceError as error:
-            self._back_off(f"the mailbox is not reachable: {error}")
+            log.error("the mailbox is not reachable: %s; the source tries again with backoff", error)
         except StoreError as error:
             self._back_off(f"the store cannot be written ({error}); messages stay in the inbox until it can")
         return worked
@@ -188,7 +188,7 @@ class Daemon:
         try:
             self.source.wait(seconds)
         except SourceError as error:
-            self._back_off(f"the mailbox is not reachable: {error}")
+            log.error("the mailbox is not reachable: %s; the source tries again with backoff", error)
         finally:
             self._waiting = False
 

@@ -32,7 +32,11 @@ class Fetched:
 
 
 class SourceError(Exception):
-    """The mailbox could not be reached or refused an operation; retry later."""
+    """The mailbox could not be reached or refused an operation.
+
+    The daemon logs it and calls again; the source itself waits (with capped
+    exponential backoff) before its next attempt to reconnect.
+    """
 
 
 class Source(Protocol):
