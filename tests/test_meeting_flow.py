@@ -111,6 +111,8 @@ def test_call_intake_reminders_assembly_and_the_approval_chain(office):
     agenda_text = "".join(page.extract_text() for page in PdfReader(io.BytesIO(papers["agenda-v1.pdf"])).pages)
     assert "แผนปฏิบัติการ" in agenda_text and "๕.๑.๑" in agenda_text, "the item, numbered in Thai digits"
     assert (settings.store / "meetings" / "sa2569-11" / "documents" / "agenda-v1.docx").exists()
+    assert (settings.store / draft["papers"]["pack_pdf"]).exists()
+    assert draft["papers"]["not_in_pack"][0].startswith("แผน.pdf:"), "an attachment that is no PDF is named, not packed"
 
     # Someone else answering through the director's key does not count.
     reply(settings, request, "นายวิชัย แสงทอง <wichai@office.example.go.th>", "เห็นชอบ")

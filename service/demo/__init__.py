@@ -42,11 +42,8 @@ from ..pipeline import Handled
 
 HERE = Path(__file__).parent
 MESSAGES = HERE / "messages"
-#: A one-page PDF, so submissions carry a real attachment.
-SAMPLE_PDF = (
-    b"%PDF-1.4\n1 0 obj<</Type/Catalog/Pages 2 0 R>>endobj 2 0 obj<</Type/Pages/Kids[3 0 R]/Count 1>>endobj "
-    b"3 0 obj<</Type/Page/Parent 2 0 R/MediaBox[0 0 595 842]>>endobj\ntrailer<</Root 1 0 R>>\n%%EOF\n"
-)
+#: A one-page Thai PDF that the demo's submissions carry, so the agenda pack has real pages.
+SAMPLE_PDF = HERE / "attachments" / "แผนปฏิบัติการ.pdf"
 
 
 class SimulatedClock:
@@ -133,6 +130,8 @@ def first_half_of_a_meeting(settings: Settings, console: Console) -> str:
     console.print(table)
     draft = _meeting(settings, meeting_id)["drafts"][-1]
     console.print(f"Draft {draft['version']} of the agenda: {draft['status']} by " + ", ".join(a["by"] + (" (on paper)" if a["on_paper"] else "") for a in draft["answers"]))
+    papers = ", ".join(Path(path).name for key, path in draft["papers"].items() if key != "not_in_pack")
+    console.print(f"Its papers ({papers}) are in {settings.store / 'meetings' / meeting_id / 'documents'}")
     return meeting_id
 
 
@@ -160,7 +159,7 @@ def _reply(settings: Settings, entry: dict, now: datetime) -> bytes:
     mail["Subject"] = entry.get("subject") or f"Re: {answered['Subject']}"
     mail.set_content(entry["text"])
     if entry.get("attachment"):
-        mail.add_attachment(SAMPLE_PDF, maintype="application", subtype="pdf", filename=entry["attachment"])
+        mail.add_attachment(SAMPLE_PDF.read_bytes(), maintype="application", subtype="pdf", filename=entry["attachment"])
     return mail.as_bytes()
 
 

@@ -39,8 +39,8 @@ def new_draft(office: Office, arguments: dict[str, Any], now: datetime) -> tuple
     meeting = load(office.store, arguments["meeting"])
     rules = load_agenda_rules(office.rules / "agenda.yaml")
     order = arguments.get("group_order") or [g.id for g in office.directory.of_kind("group")]
-    agenda = assemble(office.store.find(shard(meeting["id"]), "items"), office.directory, rules, order)
-    meeting = with_new_draft(office, meeting, agenda, now)
+    items = office.store.find(shard(meeting["id"]), "items")
+    meeting = with_new_draft(office, meeting, assemble(items, office.directory, rules, order), items, now)
     version = meeting["drafts"][-1]["version"]
     if "approvals" not in meeting["done"]:
         return Outcome(documents=[(shard(meeting["id"]), "meeting", "meeting", meeting)]), f"draft {version} of {meeting['id']} made"

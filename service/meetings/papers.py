@@ -10,6 +10,7 @@ documents' templates. Every draft's papers are kept, as `agenda-vN` and
 from __future__ import annotations
 
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import yaml
@@ -18,30 +19,63 @@ from ..documents.environment import environment
 from . import Office
 
 
-def with_new_draft(office: Office, meeting: dict[str, Any], agenda: list[dict[str, Any]], now: datetime) -> dict[str, Any]:
+def with_new_draft(office: Office, meeting: dict[str, Any], agenda: list[dict[str, Any]], items: list[dict[str, Any]], now: datetime) -> dict[str, Any]:
     """The meeting with a new draft of its agenda, its papers rendered and kept."""
     drafts = meeting.get("drafts", [])
-    papers = render_papers(office, meeting, agenda, now)
+    papers = render_papers(office, meeting, agenda, items, now)
     draft = {"version": len(drafts) + 1, "agenda": agenda, "papers": papers, "at": now.isoformat(), "status": "draft"}
     return {**meeting, "drafts": [*drafts, draft]}
 
 
-def render_papers(office: Office, meeting: dict[str, Any], agenda: list[dict[str, Any]], now: datetime) -> dict[str, str]:
-    """Render the agenda and the invitation letter; return their paths relative to the store."""
+def render_papers(office: Office, meeting: dict[str, Any], agenda: list[dict[str, Any]], items: list[dict[str, Any]], now: datetime) -> dict[str, Any]:
+    """Render the agenda, the invitation letter and the agenda pack; return their paths relative to the store."""
     # Imported here: WeasyPrint takes half a second to load, and a restarted daemon should be back at once.
-    from ..documents.render import render_agenda, render_invitation
+    from ..documents.render import render_agenda, render_invitation, render_pack
 
     context = papers_context(office, meeting, agenda, now)
     folder = office.store.root / "meetings" / meeting["id"] / "documents"
     agenda_files = render_agenda(context, folder, office.templates)
     letter_files = render_invitation(context, folder, office.templates)
+    attachments, unreadable = pack_attachments(office, agenda, items)
+    pack = render_pack(agenda_files.pdf, attachments, agenda_files.pdf.with_name(agenda_files.pdf.name.replace("agenda", "pack")),
+                       templates=office.templates, thai_digits=office.details.thai_digits)
     root = office.store.root
     return {
         "agenda_pdf": str(agenda_files.pdf.relative_to(root)),
         "agenda_docx": str(agenda_files.docx.relative_to(root)),
         "invitation_pdf": str(letter_files.pdf.relative_to(root)),
         "invitation_docx": str(letter_files.docx.relative_to(root)),
+        "pack_pdf": str(pack.relative_to(root)),
+        "not_in_pack": unreadable,
     }
+
+
+def pack_attachments(office: Office, agenda: list[dict[str, Any]], items: list[dict[str, Any]]) -> tuple[list[tuple[str, Path]], list[str]]:
+    """The items' PDF attachments in agenda order, each titled with its item number; and those that are no readable PDF."""
+    from pypdf import PdfReader
+    from pypdf.errors import PdfReadError
+
+    by_id = {item["id"]: item for item in items}
+    found, unreadable = [], []
+    for entry in _items_in_order(agenda):
+        for attachment in by_id.get(entry.get("item"), {}).get("attachments", []):
+            path = office.store.root / attachment["file"]
+            if not attachment["name"].lower().endswith(".pdf"):
+                continue
+            try:
+                PdfReader(path).pages[0]
+            except (PdfReadError, OSError, IndexError, ValueError) as error:
+                unreadable.append(f"{attachment['name']}: {error}")
+                continue
+            found.append((f"{entry['number']} {attachment['name']}", path))
+    return found, unreadable
+
+
+def _items_in_order(entries: list[dict[str, Any]]):
+    for entry in entries:
+        if entry.get("item"):
+            yield entry
+        yield from _items_in_order(entry.get("entries", []))
 
 
 def papers_context(office: Office, meeting: dict[str, Any], agenda: list[dict[str, Any]], now: datetime) -> dict[str, Any]:

@@ -57,7 +57,7 @@ def submission_deadline(meeting: dict[str, Any], context: StepContext) -> Outcom
 def assemble_agenda(meeting: dict[str, Any], context: StepContext) -> Outcome:
     """Put the accepted items in the standard sections and keep the draft as a new version."""
     agenda = assemble(context.items, context.office.directory, context.agenda_rules, context.group_order)
-    return Outcome(documents=[(shard(meeting["id"]), "meeting", "meeting", with_new_draft(context.office, meeting, agenda, context.now))])
+    return Outcome(documents=[(shard(meeting["id"]), "meeting", "meeting", with_new_draft(context.office, meeting, agenda, context.items, context.now))])
 
 
 def approvals(meeting: dict[str, Any], context: StepContext) -> Outcome:
