@@ -1,21 +1,30 @@
-"""A meeting's first half on the embedded default, in simulated time: call, intake, reminders, assembly, approvals."""
+"""A meeting's first half in simulated time: call, intake, reminders, assembly, approvals.
+
+The same story runs twice: on the embedded default (a Maildir and a folder of
+.eml files) and on the real servers (the daemon reads the shared mailbox over
+IMAP from Dovecot and sends through Postfix, which delivers into each person's
+Dovecot mailbox, where the test reads what they received).
+"""
 
 from __future__ import annotations
 
 import email
 import email.policy
 import io
+import re
+import uuid
 from datetime import datetime, timedelta
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
 from pypdf import PdfReader
 
-from helpers import ENV, message, write_config
+from helpers import DIRECTORY, ENV, message, write_config
+from service.commands import apply
 from service.config import load
 from service.daemon import Daemon, build, make_sender, make_source
 from service.mail.maildir import deliver
-from service.commands import apply
 from service.meetings.clerk import HANDLERS
 from service.meetings.meeting import load as load_meeting, shard
 
@@ -31,11 +40,72 @@ class Clock:
         return self.now
 
 
-@pytest.fixture
-def office(tmp_path, monkeypatch):
+class Embedded:
+    """The embedded default: mail in through a Maildir, out into .eml files."""
+
+    def __init__(self, tmp_path: Path) -> None:
+        self.config = write_config(tmp_path, 'kind = "maildir"\npath = "mailbox"', 'kind = "file"\npath = "outgoing"')
+
+    def address(self, local: str) -> str:
+        """The sample directory's address for a local part (policy → policy@office.example.go.th)."""
+        return next(a for a in re.findall(r'"([^"@]+@[^"]+)"', DIRECTORY.read_text(encoding="utf-8")) if a.startswith(local + "@"))
+
+    def clerk(self) -> str:
+        return "clerk@office.test"
+
+    def deliver(self, settings, raw: bytes) -> None:
+        deliver(settings.source.path, raw, "reply")
+
+    def received(self, settings, address: str) -> list[bytes]:
+        return [path.read_bytes() for path in sorted(settings.sender.path.glob("*.eml"))]
+
+
+class Servers:
+    """Real servers: the sample directory moved to the test domains, every address a Dovecot user."""
+
+    def __init__(self, tmp_path: Path, mail_servers) -> None:
+        self.dovecot, self.postfix = mail_servers
+        tag = uuid.uuid4().hex[:6]
+        text = DIRECTORY.read_text(encoding="utf-8")
+        self.addresses = {}
+        for address in set(re.findall(r'"([^"@]+@[^"]+)"', text)):
+            local, domain = address.split("@")
+            moved = f"{local}-{tag}@{'office.test' if 'office' in domain else 'school.test'}"
+            self.addresses[local] = moved
+            text = text.replace(f'"{address}"', f'"{moved}"')
+        self.mailbox, self._clerk = f"meeting-{tag}@office.test", f"clerk-{tag}@office.test"
+        for address in (*self.addresses.values(), self.mailbox, self._clerk):
+            self.dovecot.add_user(address)
+        directory = tmp_path / "directory.toml"
+        directory.write_text(text, encoding="utf-8")
+        self.config = write_config(
+            tmp_path,
+            f'kind = "imap"\nhost = "{self.dovecot.host}"\nport = {self.dovecot.imap_port}\nsecurity = "none"\nusername = "{self.mailbox}"',
+            f'kind = "smtp"\nhost = "{self.postfix.host}"\nport = {self.postfix.smtp_port}\nsecurity = "none"',
+            directory=directory,
+        )
+        self.config.write_text(self.config.read_text().replace("meeting@office.test", self.mailbox).replace("clerk@office.test", self._clerk))
+
+    def address(self, local: str) -> str:
+        return self.addresses[local]
+
+    def clerk(self) -> str:
+        return self._clerk
+
+    def deliver(self, settings, raw: bytes) -> None:
+        self.dovecot.append(self.mailbox, raw)
+
+    def received(self, settings, address: str) -> list[bytes]:
+        self.postfix.wait_for_queue_empty()
+        return self.dovecot.messages(address)
+
+
+@pytest.fixture(params=["embedded", "servers"])
+def office(request, tmp_path, monkeypatch):
     for name, value in ENV.items():
         monkeypatch.setenv(name, value)
-    settings = load(write_config(tmp_path, 'kind = "maildir"\npath = "mailbox"', 'kind = "file"\npath = "outgoing"'))
+    world = Embedded(tmp_path) if request.param == "embedded" else Servers(tmp_path, request.getfixturevalue("mail_servers"))
+    settings = load(world.config)
     clock = Clock(datetime(2026, 11, 20, 8, tzinfo=BANGKOK))
     service = build(settings, clock=clock)
     said = apply(service.office, service.outbox, HANDLERS, "meeting_new", {
@@ -45,7 +115,7 @@ def office(tmp_path, monkeypatch):
     }, clock())
     assert said == "opened meeting sa2569-11 with 3 attendees"
     service.office.store.close()
-    return settings, clock
+    return settings, clock, world
 
 
 def run(settings, clock, day: datetime | None = None):
@@ -56,19 +126,20 @@ def run(settings, clock, day: datetime | None = None):
     return daemon.handled
 
 
-def outgoing(settings, to: str, subject_part: str = ""):
+def outgoing(world, settings, to: str, subject_part: str = ""):
+    """What `to` received from the service (the embedded default keeps all outgoing mail in one folder)."""
     found = []
-    for path in sorted(settings.sender.path.glob("*.eml")):
-        mail = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
+    for raw in world.received(settings, to):
+        mail = email.message_from_bytes(raw, policy=email.policy.default)
         if to in mail["To"] and subject_part in mail["Subject"]:
             found.append(mail)
     return found
 
 
-def reply(settings, to_mail, sender: str, text: str, subject: str | None = None, attachments=()):
+def reply(world, settings, to_mail, sender: str, text: str, subject: str | None = None, attachments=()):
     raw = message(sender=sender, subject=subject or f"Re: {to_mail['Subject']}", text=text, attachments=attachments,
                   headers=(("In-Reply-To", to_mail["Message-ID"]), ("References", to_mail["Message-ID"])))
-    deliver(settings.source.path, raw, "reply")
+    world.deliver(settings, raw)
 
 
 def meeting(settings, clock):
@@ -77,35 +148,36 @@ def meeting(settings, clock):
 
 
 def test_call_intake_reminders_assembly_and_the_approval_chain(office):
-    settings, clock = office
+    settings, clock, world = office
+    A = world.address
     run(settings, clock, datetime(2026, 11, 25, 8, tzinfo=BANGKOK))  # T−21
-    [call] = outgoing(settings, "policy@office.example.go.th", "ขอเรื่องเข้าระเบียบวาระ")
+    [call] = outgoing(world, settings, A("policy"), "ขอเรื่องเข้าระเบียบวาระ")
     assert "ภายในวันพุธที่ 2 ธันวาคม 2569" in call.get_body(("plain",)).get_content()
-    assert len(outgoing(settings, "@office.example.go.th", "ขอเรื่องเข้าระเบียบวาระ")) == 6, "one call per group"
+    assert len([m for g in ("admin", "personnel", "policy", "promotion", "supervision", "finance") for m in outgoing(world, settings, A(g), "ขอเรื่องเข้าระเบียบวาระ")]) == 6, "one call per group"
 
-    reply(settings, call, "นายวิชัย แสงทอง <wichai@office.example.go.th>", "ขอเสนอเรื่องเพื่อพิจารณา รายละเอียดตามแนบ",
+    reply(world, settings, call, f"นายวิชัย แสงทอง <{A('wichai')}>", "ขอเสนอเรื่องเพื่อพิจารณา รายละเอียดตามแนบ",
           subject="ขออนุมัติแผนปฏิบัติการ ปี ๒๕๗๐", attachments=(("แผน.pdf", b"%PDF-1.4 plan"),))
-    [admin_call] = outgoing(settings, "admin@office.example.go.th", "ขอเรื่องเข้าระเบียบวาระ")
-    reply(settings, admin_call, "กลุ่มอำนวยการ <admin@office.example.go.th>", "ขอเสนอเรื่องเพื่อทราบครับ", subject="เรื่องเพื่อทราบ: ปฏิทินงานเดือนธันวาคม")
-    [finance_call] = outgoing(settings, "finance@office.example.go.th", "ขอเรื่องเข้าระเบียบวาระ")
-    reply(settings, finance_call, "กลุ่มการเงิน <finance@office.example.go.th>", "ครั้งนี้ไม่มีเรื่องเสนอครับ")
+    [admin_call] = outgoing(world, settings, A("admin"), "ขอเรื่องเข้าระเบียบวาระ")
+    reply(world, settings, admin_call, f"กลุ่มอำนวยการ <{A('admin')}>", "ขอเสนอเรื่องเพื่อทราบครับ", subject="เรื่องเพื่อทราบ: ปฏิทินงานเดือนธันวาคม")
+    [finance_call] = outgoing(world, settings, A("finance"), "ขอเรื่องเข้าระเบียบวาระ")
+    reply(world, settings, finance_call, f"กลุ่มการเงิน <{A('finance')}>", "ครั้งนี้ไม่มีเรื่องเสนอครับ")
     run(settings, clock, datetime(2026, 11, 26, 9, tzinfo=BANGKOK))
     state, items = meeting(settings, clock)
     assert sorted(items) == ["g-admin-1", "g-policy-1"]
     assert items["g-policy-1"]["section"] == "consider" and items["g-policy-1"]["attachments"][0]["name"] == "แผน.pdf"
-    [ack] = outgoing(settings, "wichai@office.example.go.th", "ได้รับเรื่อง")
+    [ack] = outgoing(world, settings, A("wichai"), "ได้รับเรื่อง")
     assert "ระเบียบวาระที่ 5 เรื่องเพื่อพิจารณา" in ack.get_body(("plain",)).get_content()
 
     run(settings, clock, datetime(2026, 11, 29, 8, tzinfo=BANGKOK))  # T−17: groups that said nothing are reminded
-    reminded = {m["To"] for m in outgoing(settings, "@office.example.go.th", "แจ้งเตือน")}
-    assert reminded == {"personnel@office.example.go.th", "promotion@office.example.go.th", "supervision@office.example.go.th"}
+    reminded = {g for g in ("admin", "personnel", "policy", "promotion", "supervision", "finance") if outgoing(world, settings, A(g), "แจ้งเตือน")}
+    assert reminded == {"personnel", "promotion", "supervision"}
 
     run(settings, clock, datetime(2026, 12, 3, 8, tzinfo=BANGKOK))  # past T−14 and T−13: assembled and sent up the chain
     state, _ = meeting(settings, clock)
     draft = state["drafts"][-1]
     assert draft["status"] == "awaiting"
     assert [e["title"] for e in draft["agenda"][4]["entries"][0]["entries"]] == ["ขออนุมัติแผนปฏิบัติการ ปี ๒๕๗๐"]
-    [request] = outgoing(settings, "somsri@office.example.go.th", "ขอความเห็นชอบ")
+    [request] = outgoing(world, settings, A("somsri"), "ขอความเห็นชอบ")
     papers = {part.get_filename(): part.get_content() for part in request.iter_attachments()}
     assert sorted(papers) == ["agenda-v1.pdf", "invitation-v1.pdf"]
     agenda_text = "".join(page.extract_text() for page in PdfReader(io.BytesIO(papers["agenda-v1.pdf"])).pages)
@@ -115,22 +187,22 @@ def test_call_intake_reminders_assembly_and_the_approval_chain(office):
     assert draft["papers"]["not_in_pack"][0].startswith("แผน.pdf:"), "an attachment that is no PDF is named, not packed"
 
     # Someone else answering through the director's key does not count.
-    reply(settings, request, "นายวิชัย แสงทอง <wichai@office.example.go.th>", "เห็นชอบ")
-    reply(settings, request, "นางสาวสมศรี ใจงาม <somsri@office.example.go.th>", "เห็นชอบครับ")
+    reply(world, settings, request, f"นายวิชัย แสงทอง <{A('wichai')}>", "เห็นชอบ")
+    reply(world, settings, request, f"นางสาวสมศรี ใจงาม <{A('somsri')}>", "เห็นชอบครับ")
     run(settings, clock)
-    [to_director] = outgoing(settings, "director@office.example.go.th", "ขอความเห็นชอบ")
-    reply(settings, to_director, "นายประเสริฐ วงศ์ใหญ่ <director@office.example.go.th>", "ส่งคืนแก้ไข ขอให้เพิ่มรายละเอียดงบประมาณในวาระ 5.1")
+    [to_director] = outgoing(world, settings, A("director"), "ขอความเห็นชอบ")
+    reply(world, settings, to_director, f"นายประเสริฐ วงศ์ใหญ่ <{A('director')}>", "ส่งคืนแก้ไข ขอให้เพิ่มรายละเอียดงบประมาณในวาระ 5.1")
     run(settings, clock)
     state, _ = meeting(settings, clock)
     draft = state["drafts"][-1]
     assert draft["status"] == "returned"
     assert [a["by"] for a in draft["answers"]] == ["p-admin-director", "p-director"]
-    [returned] = outgoing(settings, "clerk@office.test", "ส่งคืนแก้ไข")
+    [returned] = outgoing(world, settings, world.clerk(), "ส่งคืนแก้ไข")
     assert "เพิ่มรายละเอียดงบประมาณ" in returned.get_body(("plain",)).get_content()
 
     # The clerk revises: a new draft starts the chain again; a paper approval and an e-mail approval finish it.
-    late = message(sender="กลุ่มการเงิน <finance@office.example.go.th>", subject="เรื่องเพื่อทราบ: รายงานการเบิกจ่าย", text="ขอเสนอเพิ่มเติมครับ")
-    deliver(settings.source.path, late, "late")
+    late = message(sender=f"กลุ่มการเงิน <{A('finance')}>", subject="เรื่องเพื่อทราบ: รายงานการเบิกจ่าย", text="ขอเสนอเพิ่มเติมครับ")
+    world.deliver(settings, late)
     run(settings, clock)
     _, items = meeting(settings, clock)
     assert items["g-finance-1"]["status"] == "held_late"
@@ -141,9 +213,9 @@ def test_call_intake_reminders_assembly_and_the_approval_chain(office):
     assert said == "recorded the paper approval by p-admin-director on sa2569-11"
     service.office.store.close()
     run(settings, clock)
-    to_director = outgoing(settings, "director@office.example.go.th", "ร่างที่ 2")
+    to_director = outgoing(world, settings, A("director"), "ร่างที่ 2")
     assert len(to_director) == 1
-    reply(settings, to_director[0], "นายประเสริฐ วงศ์ใหญ่ <director@office.example.go.th>", "อนุมัติ")
+    reply(world, settings, to_director[0], f"นายประเสริฐ วงศ์ใหญ่ <{A('director')}>", "อนุมัติ")
     run(settings, clock)
     state, _ = meeting(settings, clock)
     draft = state["drafts"][-1]
