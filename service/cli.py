@@ -22,11 +22,10 @@ from .directory import Directory, DirectoryError
 from .documents.thai import thai_date
 from .meetings.approvals import ApprovalError
 from .meetings.meeting import MeetingError
-from .meetings.timeline import TimelineError
 from .mail.message import InboundMessage, MalformedMessage
 from .store import StoreError
 from .understand import Context, understand
-from .understand.rules import RuleError
+from .rulefiles import RuleError
 
 console = Console(stderr=True)
 
@@ -37,7 +36,7 @@ def main(argv: list[str] | None = None) -> int:
     _set_up_logging(arguments.verbose, arguments.command == "run")
     try:
         return arguments.handler(arguments)
-    except (ConfigError, DirectoryError, RuleError, StoreError, MeetingError, TimelineError, ApprovalError) as error:
+    except (ConfigError, DirectoryError, RuleError, StoreError, MeetingError, ApprovalError) as error:
         console.print(f"[bold red]error:[/] {error}")
         return 2
 

@@ -1,7 +1,6 @@
 """The timeline: steps on working days (Thai holidays included), and what is due."""
 
 from datetime import date, datetime
-from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest

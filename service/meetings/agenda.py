@@ -15,13 +15,9 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-import yaml
 
 from ..directory import Directory, Entry
-
-
-class AgendaRulesError(ValueError):
-    """rules/agenda.yaml is wrong; the message names the entry."""
+from ..rulefiles import RuleError, read_rule_file
 
 
 @dataclass(frozen=True)
@@ -56,8 +52,8 @@ class Submission:
 
 @lru_cache(maxsize=4)
 def load_agenda_rules(path: Path) -> AgendaRules:
+    data = read_rule_file(path)
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
         sections = {
             name: Section(name, int(entry["number"]), entry["title"], tuple(entry.get("patterns", ())))
             for name, entry in data["sections"].items()
@@ -71,16 +67,16 @@ def load_agenda_rules(path: Path) -> AgendaRules:
             subject_prefixes=tuple(data.get("subject_prefixes", ())),
             revision=tuple(data.get("revision", ())),
         )
-    except (OSError, yaml.YAMLError, KeyError, TypeError, ValueError) as error:
-        raise AgendaRulesError(f"{path}: {type(error).__name__}: {error}") from error
+    except (KeyError, TypeError, ValueError, AttributeError) as error:
+        raise RuleError(f"{path}: {type(error).__name__}: {error}") from error
     if rules.default_section not in sections:
-        raise AgendaRulesError(f"{path}: default_section {rules.default_section!r} is not one of the sections")
+        raise RuleError(f"{path}: default_section {rules.default_section!r} is not one of the sections")
     for pattern in (*rules.nothing_to_submit, *rules.withdrawal, *rules.subject_prefixes, *rules.revision,
                     *(p for s in sections.values() for p in s.patterns)):
         try:
             re.compile(pattern)
         except re.error as error:
-            raise AgendaRulesError(f"{path}: the pattern {pattern!r} is not valid: {error}") from error
+            raise RuleError(f"{path}: the pattern {pattern!r} is not valid: {error}") from error
     return rules
 
 

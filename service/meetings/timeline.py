@@ -14,11 +14,12 @@ from functools import lru_cache
 from pathlib import Path
 
 import holidays
-import yaml
+
+from ..rulefiles import RuleError, read_rule_file
 
 
-class TimelineError(ValueError):
-    """rules/timeline.yaml is wrong; the message names the kind and the step."""
+class TimelineError(RuleError):
+    """rules/timeline.yaml is wrong, or names no such kind; the message says which."""
 
 
 @dataclass(frozen=True)
@@ -89,10 +90,7 @@ class Timeline:
 @lru_cache(maxsize=4)
 def load_timeline(path: Path) -> Timeline:
     """Read and check rules/timeline.yaml once."""
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError) as error:
-        raise TimelineError(f"{path}: cannot read: {error}") from error
+    data = read_rule_file(path)
     days = data.get("working_days", {})
     try:
         closed = frozenset(date.fromisoformat(str(d)) for d in days.get("closed", []))

@@ -29,7 +29,6 @@ from functools import cached_property, lru_cache
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
-import yaml
 
 # The detector list, rather than flufl.bounce.all_failures(), because a verdict
 # must name the detector that decided; the version is pinned in pyproject.toml.
@@ -37,7 +36,7 @@ from flufl.bounce._scan import _DETECTORS
 
 from ..config import PROJECT_ROOT
 from ..mail.message import decode_text, header_value
-from .rules import RuleError
+from ..rulefiles import RuleError, read_rule_file
 
 RULES_FILE = PROJECT_ROOT / "rules" / "automated.yaml"
 
@@ -430,12 +429,7 @@ def _permanence(facts: _Facts, default: bool) -> tuple[bool, str]:
 @lru_cache(maxsize=None)
 def load_rules(path: Path = RULES_FILE) -> Rules:
     """Read and check rules/automated.yaml once; later calls reuse it."""
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError) as error:
-        raise RuleError(f"{path}: cannot read the rules: {error}") from error
-    if not isinstance(data, dict):
-        raise RuleError(f"{path}: must be a mapping with auto_reply, bounce, recipients and permanence")
+    data = read_rule_file(path)
     return Rules(
         auto_reply=_rules(path, _list(path, data, "auto_reply")),
         bounce=_rules(path, _list(path, data, "bounce")),

@@ -25,14 +25,13 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-import yaml
 from inscriptis import Inscriptis
 from lxml import etree, html as lxml_html
 from mailparser_reply import EmailMessage
 
 from ..config import PROJECT_ROOT
 from ..mail.message import InboundMessage, decode_text
-from .rules import RuleError
+from ..rulefiles import RuleError, read_rule_file
 
 RULES = PROJECT_ROOT / "rules"
 
@@ -166,7 +165,7 @@ def quote_markers(rules: Path) -> QuoteMarkers:
     signatures: list[re.Pattern[str]] = []
     closings: list[re.Pattern[str]] = []
     for path in language_files(rules):
-        section = read_rules(path).get("quotes") or {}
+        section = read_rule_file(path).get("quotes") or {}
         if not isinstance(section, dict):
             raise RuleError(f"{path}: `quotes` must map headers, signatures and closings to lists of patterns")
         for number, pattern in enumerate(_patterns(path, section, "headers")):
@@ -193,16 +192,6 @@ def language_files(rules: Path) -> tuple[Path, ...]:
     return files
 
 
-@lru_cache(maxsize=None)
-def read_rules(path: Path) -> dict[str, Any]:
-    """A rules file's YAML as a mapping, read once; a broken file is an error naming it."""
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError) as error:
-        raise RuleError(f"{path}: cannot read the rules: {error}") from error
-    if not isinstance(data, dict):
-        raise RuleError(f"{path}: must be a mapping of sections")
-    return data
 
 
 def compile_rule(path: Path, where: str, pattern: Any) -> re.Pattern[str]:

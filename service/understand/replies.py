@@ -29,8 +29,9 @@ from icalendar import Calendar, Event
 from icalendar.prop import vCalAddress
 
 from ..mail.message import InboundMessage
-from .quotes import RULES, compile_rule, language_files, new_text, read_rules
-from .rules import RuleError
+from ..rulefiles import read_rule_file
+from .quotes import RULES, compile_rule, language_files, new_text
+from ..rulefiles import RuleError
 
 #: When a text matches several answers, the first of these wins: a decline
 #: that sends someone is a delegation, a hedged decline is not yet a no.
@@ -354,7 +355,7 @@ def phrasebooks(rules: Path) -> tuple[Phrasebook, ...]:
 
 
 def _phrasebook(path: Path) -> Phrasebook:
-    data = read_rules(path)
+    data = read_rule_file(path)
     unknown = set(data) - _LANGUAGE_KEYS
     if unknown:
         raise RuleError(f"{path}: unknown sections {', '.join(sorted(unknown))} (known: {', '.join(sorted(_LANGUAGE_KEYS))})")
@@ -392,7 +393,7 @@ def _subject_prefix(path: Path, answer: str, words: Any) -> re.Pattern[str]:
 def approval_phrases(rules: Path) -> ApprovalPhrases:
     """rules/approvals.yaml, read and checked once."""
     path = rules / "approvals.yaml"
-    data = read_rules(path)
+    data = read_rule_file(path)
     unknown = set(data) - {"negation", "approved", "returned"}
     if unknown:
         raise RuleError(f"{path}: unknown sections {', '.join(sorted(unknown))} (known: negation, approved, returned)")

@@ -13,14 +13,10 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Callable
 
-import yaml
+from ..rulefiles import RuleError, read_rule_file
 
 KINDS = ("agenda_item", "attendance", "objection", "approval", "auto_reply", "bounce", "unknown")
 CONDITIONS = ("detector", "reply_to", "subject", "text", "header", "sender", "attachments")
-
-
-class RuleError(ValueError):
-    """A rules file is wrong; the message names the file and the rule."""
 
 
 @dataclass(frozen=True)
@@ -141,11 +137,8 @@ _CHECKS: dict[str, Callable[[Any, Facts], list[str] | None]] = {
 @lru_cache(maxsize=None)
 def load_rules(path: Path, detectors: frozenset[str]) -> tuple[Rule, ...]:
     """Read and check a rules file once; later calls reuse it."""
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError) as error:
-        raise RuleError(f"{path}: cannot read the rules: {error}") from error
-    if not isinstance(data, dict) or not isinstance(data.get("rules"), list):
+    data = read_rule_file(path)
+    if not isinstance(data.get("rules"), list):
         raise RuleError(f"{path}: must hold a list under `rules:`")
     rules = tuple(_rule(path, number, entry, detectors) for number, entry in enumerate(data["rules"], start=1))
     if not rules or rules[-1].when:
