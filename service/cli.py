@@ -118,11 +118,7 @@ def _set_up_logging(verbose: bool, daemon: bool) -> None:
 def _init(arguments: argparse.Namespace) -> int:
     for path, written in write_starter(arguments.dir, arguments.office, arguments.mailbox, arguments.clerk):
         console.print(f"wrote {path}" if written else f"[yellow]{path} exists; left as it is[/]")
-    console.print(
-        "Next: set the reply-key secret, e.g.\n"
-        '  export SECRETARY_REPLY_KEY="$(python3 -c \'import secrets; print(secrets.token_hex(32))\')"\n'
-        f"then run: secretary -c {arguments.dir / DEFAULT_CONFIG} run"
-    )
+    console.print(f"Next: edit the configuration and the directory, then run: secretary -c {arguments.dir / DEFAULT_CONFIG} run")
     return 0
 
 

@@ -10,6 +10,7 @@ names the environment variable that holds each one.
 from __future__ import annotations
 
 import os
+import secrets
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
@@ -139,7 +140,7 @@ class _Reader:
             source=self.source(),
             sender=self.sender(),
             directory=self.folder("directory.path") if self.get("directory.path") is not None else None,
-            reply_key_secret=self.secret("security.reply_key_secret_env", "SECRETARY_REPLY_KEY").encode(),
+            reply_key_secret=self.reply_key_secret(),
             rules=self.folder("paths.rules", PROJECT_ROOT / "rules"),
             templates=self.folder("paths.templates", PROJECT_ROOT / "templates"),
             max_message_mb=self.number("limits.max_message_mb", 25.0, minimum=1),
@@ -243,6 +244,19 @@ class _Reader:
         path = Path(found).expanduser()
         return path if path.is_absolute() else (self.base / path).resolve()
 
+    def reply_key_secret(self) -> bytes:
+        """From a file only the service's user can read (`reply_key_secret_file`), or from the environment."""
+        if self.get("security.reply_key_secret_file") is None:
+            return self.secret("security.reply_key_secret_env", "SECRETARY_REPLY_KEY").encode()
+        path = self.folder("security.reply_key_secret_file")
+        try:
+            found = path.read_text(encoding="utf-8").strip()
+        except OSError as error:
+            raise self.fail("security.reply_key_secret_file", f"cannot read {path}: {error.strerror}") from None
+        if len(found) < 16:
+            raise self.fail("security.reply_key_secret_file", f"{path} must hold a secret of at least 16 characters")
+        return found.encode()
+
     def secret(self, key: str, default_variable: str) -> str:
         """A secret's value, read from the environment variable the key names."""
         variable = self.text(key, default_variable)
@@ -262,6 +276,7 @@ def write_starter(folder: Path, office: str, mailbox: str, clerk: str) -> list[t
     folder.mkdir(parents=True, exist_ok=True)
     templates = PROJECT_ROOT / "templates"
     contents = {
+        folder / "reply-key.secret": secrets.token_hex(32) + "\n",
         folder / DEFAULT_CONFIG: environment(templates).get_template("config/secretary.toml.j2").render(
             office_name=office, short_name="", mailbox=mailbox, clerk=clerk
         ),
@@ -271,6 +286,7 @@ def write_starter(folder: Path, office: str, mailbox: str, clerk: str) -> list[t
     for path, text in contents.items():
         written = not path.exists()
         if written:
+            path.touch(mode=0o600)
             path.write_text(text, encoding="utf-8")
         results.append((path, written))
     return results

@@ -13,7 +13,9 @@ def test_the_starter_configuration_loads(tmp_path):
     settings = load(tmp_path / "secretary.toml", ENV)
     assert settings.office.mailbox == "meeting@office.test"
     assert isinstance(settings.source, MaildirSettings) and settings.source.path == tmp_path / "mailbox"
-    assert settings.reply_key_secret == b"s3cret"
+    secret_file = tmp_path / "reply-key.secret"
+    assert settings.reply_key_secret == secret_file.read_text().strip().encode() and len(settings.reply_key_secret) == 64
+    assert secret_file.stat().st_mode & 0o077 == 0, "only the service's user may read the secret"
     assert not any(flag for _, flag in write_starter(tmp_path, "x", "a@b.cd", "c@d.ef")), "init never overwrites"
 
 
@@ -42,6 +44,7 @@ def test_imap_settings_take_the_password_from_the_environment(tmp_path):
         ('[source]\nkind = "imap"\nhost = "h"\nusername = "u"\nport = 99999\n', ENV, r"between 1 and 65535"),
         ('[source]\nkind = "imap"\nhost = "h"\nusername = "u"\n', {"SECRETARY_REPLY_KEY": "k"}, r"\[source\] password_env: the environment variable SECRETARY_IMAP_PASSWORD is not set"),
         ('[source]\nkind = "maildir"\npath = "m"\n', {}, r"\[security\] reply_key_secret_env: the environment variable SECRETARY_REPLY_KEY"),
+        ('[source]\nkind = "maildir"\npath = "m"\n[security]\nreply_key_secret_file = "nope.secret"\n', {}, r"\[security\] reply_key_secret_file: cannot read .*nope.secret"),
         ('[source]\nkind = "imap"\nusername = "u"\n', ENV, r"\[source\] host: missing"),
     ],
 )

@@ -19,8 +19,6 @@ from __future__ import annotations
 
 import email
 import email.policy
-import os
-import secrets
 import tempfile
 from datetime import datetime, timedelta
 from email.message import EmailMessage
@@ -59,7 +57,6 @@ class SimulatedClock:
 def run_demo(folder: Path | None, console: Console) -> int:
     folder = Path(folder or tempfile.mkdtemp(prefix="secretary-demo-")).resolve()
     write_starter(folder, "สำนักงานเขตพื้นที่การศึกษาประถมศึกษาตัวอย่าง เขต ๑", "meeting@office.example.go.th", "clerk@office.example.go.th")
-    os.environ.setdefault("SECRETARY_REPLY_KEY", secrets.token_hex(32))
     settings = load(folder / DEFAULT_CONFIG)
     mail_loop(settings, console)
     meeting_id = first_half_of_a_meeting(settings, console)
