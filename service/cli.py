@@ -94,6 +94,13 @@ def _parser() -> argparse.ArgumentParser:
     late.add_argument("decision", choices=("accept", "refuse"))
     late.set_defaults(handler=_meeting_late)
 
+    item = meeting_commands.add_parser("item", help="move an item to another section or retitle it (shown in the next draft)")
+    item.add_argument("meeting")
+    item.add_argument("item", help="the item id, e.g. g-policy-1")
+    item.add_argument("--section", help="info, consider, continued or other (rules/agenda.yaml)")
+    item.add_argument("--title")
+    item.set_defaults(handler=_meeting_item)
+
     approve = commands.add_parser("approve", help="record an approval given on paper (marked as such)")
     approve.add_argument("meeting")
     approve.add_argument("--by", required=True, help="directory id of the approver")
@@ -206,6 +213,10 @@ def _meeting_late(arguments: argparse.Namespace) -> int:
     return _clerk(arguments, "decide_late", {"meeting": arguments.meeting, "item": arguments.item, "accept": arguments.decision == "accept"})
 
 
+def _meeting_item(arguments: argparse.Namespace) -> int:
+    return _clerk(arguments, "edit_item", {"meeting": arguments.meeting, "item": arguments.item, "section": arguments.section, "title": arguments.title})
+
+
 def _approve(arguments: argparse.Namespace) -> int:
     return _clerk(arguments, "approve", {
         "meeting": arguments.meeting, "by": arguments.by, "approved": not arguments.returned, "comments": arguments.comments or "",
@@ -226,7 +237,7 @@ def _meeting_list(arguments: argparse.Namespace) -> int:
 
 
 def _meeting_show(arguments: argparse.Namespace) -> int:
-    from .meetings.meeting import load as load_meeting
+    from .meetings.meeting import load as load_meeting, shard
     from .meetings.timeline import load_timeline
 
     service = _office(arguments)
@@ -236,6 +247,15 @@ def _meeting_show(arguments: argparse.Namespace) -> int:
     out.print(f"{thai_date(datetime.fromisoformat(meeting['start']), 'datetime')} ณ {meeting['place']}")
     out.print(f"attendees: {len(meeting['attendees'])}")
     _print_timeline(meeting, load_timeline(service.settings.rules / "timeline.yaml"), out)
+    items = Table(title="Agenda items")
+    for column in ("item", "section", "title", "status", "versions", "attachments"):
+        items.add_column(column)
+    for item in sorted(service.office.store.find(shard(meeting["id"]), "items"), key=lambda i: i["submitted_at"]):
+        items.add_row(item["id"], item["section"], item["title"], item["status"], str(len(item["versions"])), str(len(item["attachments"])))
+    out.print(items)
+    for draft in meeting.get("drafts", []):
+        answers = ", ".join(f"{a['by']} {'approved' if a['approved'] else 'returned'}{' (paper)' if a['on_paper'] else ''}" for a in draft.get("answers", []))
+        out.print(f"draft {draft['version']}: {draft['status']}{' — ' + answers if answers else ''}")
     return 0
 
 

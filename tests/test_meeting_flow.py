@@ -208,6 +208,8 @@ def test_call_intake_reminders_assembly_and_the_approval_chain(office):
     assert items["g-finance-1"]["status"] == "held_late"
     service = build(settings, clock=clock)
     apply(service.office, service.outbox, HANDLERS, "decide_late", {"meeting": "sa2569-11", "item": "g-finance-1", "accept": True}, clock())
+    said = apply(service.office, service.outbox, HANDLERS, "edit_item", {"meeting": "sa2569-11", "item": "g-admin-1", "section": "consider", "title": ""}, clock())
+    assert said == "item g-admin-1 now: consider, ปฏิทินงานเดือนธันวาคม"
     assert apply(service.office, service.outbox, HANDLERS, "new_draft", {"meeting": "sa2569-11"}, clock()) == "draft 2 of sa2569-11 sent up the chain"
     said = apply(service.office, service.outbox, HANDLERS, "approve", {"meeting": "sa2569-11", "by": "p-admin-director", "approved": True}, clock())
     assert said == "recorded the paper approval by p-admin-director on sa2569-11"
@@ -222,3 +224,4 @@ def test_call_intake_reminders_assembly_and_the_approval_chain(office):
     assert (draft["version"], draft["status"]) == (2, "approved")
     assert draft["answers"][0]["on_paper"] and not draft["answers"][1]["on_paper"]
     assert [e["title"] for e in draft["agenda"][3]["entries"][-1]["entries"]] == ["รายงานการเบิกจ่าย"]
+    assert [g["title"] for g in draft["agenda"][4]["entries"]] == ["กลุ่มอำนวยการ", "กลุ่มนโยบายและแผน"], "moved by the clerk"

@@ -58,4 +58,17 @@ def decide_late(office: Office, arguments: dict[str, Any], now: datetime) -> tup
     return Outcome(documents=[(shard(arguments["meeting"]), "items", item["id"], updated)]), f"late item {item['id']} {status}"
 
 
-HANDLERS = {"meeting_new": new_meeting, "approve": approve, "new_draft": new_draft, "decide_late": decide_late}
+def edit_item(office: Office, arguments: dict[str, Any], now: datetime) -> tuple[Outcome, str]:
+    """Move an item to another section or give it a clearer title (the next draft shows it)."""
+    item = office.store.get(shard(arguments["meeting"]), "items", arguments["item"])
+    if item is None:
+        raise MeetingError(f"no item {arguments['item']!r} in {arguments['meeting']}")
+    sections = load_agenda_rules(office.rules / "agenda.yaml").sections
+    changes = {key: arguments[key] for key in ("section", "title") if arguments.get(key)}
+    if changes.get("section") and changes["section"] not in sections:
+        raise MeetingError(f"no section {changes['section']!r} (known: {', '.join(sections)})")
+    updated = {**item, **changes, "edited_by_clerk_at": now.isoformat()}
+    return Outcome(documents=[(shard(arguments["meeting"]), "items", item["id"], updated)]), f"item {item['id']} now: {updated['section']}, {updated['title']}"
+
+
+HANDLERS = {"meeting_new": new_meeting, "approve": approve, "new_draft": new_draft, "decide_late": decide_late, "edit_item": edit_item}
