@@ -191,6 +191,8 @@ def test_call_intake_reminders_assembly_and_the_approval_chain(office):
     reply(world, settings, request, f"นางสาวสมศรี ใจงาม <{A('somsri')}>", "เห็นชอบครับ")
     run(settings, clock)
     [to_director] = outgoing(world, settings, A("director"), "ขอความเห็นชอบ")
+    [not_counted] = outgoing(world, settings, A("wichai"), "ได้รับข้อความของท่านแล้ว")
+    assert "เจ้าหน้าที่จะตรวจสอบ" in not_counted.get_body(("plain",)).get_content(), "an answer through someone else's key is not recorded"
     reply(world, settings, to_director, f"นายประเสริฐ วงศ์ใหญ่ <{A('director')}>", "ส่งคืนแก้ไข ขอให้เพิ่มรายละเอียดงบประมาณในวาระ 5.1")
     run(settings, clock)
     state, _ = meeting(settings, clock)

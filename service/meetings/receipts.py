@@ -43,6 +43,8 @@ def receive(office: Office, message: InboundMessage, verdict: Verdict, files: li
         outcome, understood = receive_submission(office, message, verdict, files, now)
     elif verdict.kind == "approval":
         outcome = receive_approval(office, verdict, now)
+        if outcome.for_clerk:
+            understood = {"kind": "unknown"}  # not recorded: say only that the clerk will read it
     elif verdict.kind == "unknown":
         outcome.for_clerk = "no rule recognised this message"
     if not must_not_answer(message, office.mailbox):

@@ -87,7 +87,7 @@ def understand(message: InboundMessage, context: Context) -> Verdict:
         detectors={
             "bounce": lambda: _explained(detect_bounce(message.message, context.rules / "automated.yaml")),
             "auto_reply": lambda: _explained(detect_auto_reply(message.message, context.rules / "automated.yaml")),
-            "calendar_reply": lambda: _calendar_reply(message, context.rules),
+            "calendar_reply": lambda: facts.detect("attendance") if _has_calendar_reply(message) else (None, []),
             "attendance": lambda: _explained(read_attendance(message, context.rules)),
             "approval": lambda: _explained(read_approval(message, context.rules)),
         },
@@ -123,10 +123,8 @@ def _explained(found: Any) -> tuple[Any, list[str]]:
     return found, [*getattr(found, "reasons", ())]
 
 
-def _calendar_reply(message: InboundMessage, rules: Path) -> tuple[Any, list[str]]:
-    if not any(part.method in ("REPLY", "COUNTER") for part in message.calendars):
-        return None, []
-    return _explained(read_attendance(message, rules))
+def _has_calendar_reply(message: InboundMessage) -> bool:
+    return any(part.method in ("REPLY", "COUNTER") for part in message.calendars)
 
 
 def _plain(data: dict[str, Any]) -> dict[str, Any]:
