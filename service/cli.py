@@ -101,6 +101,10 @@ def _parser() -> argparse.ArgumentParser:
     item.add_argument("--title")
     item.set_defaults(handler=_meeting_item)
 
+    attendance = commands.add_parser("attendance", help="who accepted, declined, sent whom, has not answered — with counts")
+    attendance.add_argument("meeting")
+    attendance.set_defaults(handler=_attendance)
+
     approve = commands.add_parser("approve", help="record an approval given on paper (marked as such)")
     approve.add_argument("meeting")
     approve.add_argument("--by", required=True, help="directory id of the approver")
@@ -256,6 +260,31 @@ def _meeting_show(arguments: argparse.Namespace) -> int:
     for draft in meeting.get("drafts", []):
         answers = ", ".join(f"{a['by']} {'approved' if a['approved'] else 'returned'}{' (paper)' if a['on_paper'] else ''}" for a in draft.get("answers", []))
         out.print(f"draft {draft['version']}: {draft['status']}{' — ' + answers if answers else ''}")
+    return 0
+
+
+def _attendance(arguments: argparse.Namespace) -> int:
+    from collections import Counter
+
+    from .meetings.meeting import load as load_meeting, shard
+
+    service = _office(arguments)
+    meeting = load_meeting(service.office.store, arguments.meeting)
+    invitees = {i["person"]: i for i in service.office.store.find(shard(meeting["id"]), "invitees")}
+    table = Table(title=f"{meeting['title']} ครั้งที่ {meeting['number']}/{meeting['year_be']}: attendance")
+    for column in ("attendee", "answer", "representative", "reason / note", "how"):
+        table.add_column(column)
+    counts: Counter[str] = Counter()
+    for person_id in meeting["attendees"]:
+        entry = service.office.directory.get(person_id)
+        invitee = invitees.get(person_id, {"status": "not invited yet", "answers": []})
+        last = invitee["answers"][-1] if invitee["answers"] else {}
+        counts[invitee["status"]] += 1
+        representative = " ".join(x for x in (last.get("delegate"), last.get("delegate_position")) if x)
+        table.add_row(entry.name if entry else person_id, invitee["status"], representative, last.get("reason") or "", last.get("via", ""))
+    out = Console()
+    out.print(table)
+    out.print(", ".join(f"{status}: {count}" for status, count in sorted(counts.items())) + f" (of {len(meeting['attendees'])})")
     return 0
 
 

@@ -47,6 +47,8 @@ def run_due_steps(office: Office, outbox: Outbox, now: datetime) -> list[str]:
                 now=now,
             )
             outcome = action(meeting, context)
+            if outcome is None:
+                break  # not ready (e.g. no approved agenda yet): later steps wait too
             key = (shard(meeting["id"]), "meeting", "meeting")
             changed = [d for s, t, k, d in outcome.documents if (s, t, k) == key]
             outcome.documents = [entry for entry in outcome.documents if entry[:3] != key]

@@ -11,13 +11,18 @@ from __future__ import annotations
 import email
 import email.policy
 import io
+import os
 import re
+import subprocess
+import sys
 import uuid
 from datetime import datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
+from email.message import EmailMessage
+from icalendar import Calendar
 from pypdf import PdfReader
 
 from helpers import DIRECTORY, ENV, message, write_config
@@ -227,3 +232,48 @@ def test_call_intake_reminders_assembly_and_the_approval_chain(office):
     assert draft["answers"][0]["on_paper"] and not draft["answers"][1]["on_paper"]
     assert [e["title"] for e in draft["agenda"][3]["entries"][-1]["entries"]] == ["รายงานการเบิกจ่าย"]
     assert [g["title"] for g in draft["agenda"][4]["entries"]] == ["กลุ่มอำนวยการ", "กลุ่มนโยบายและแผน"], "moved by the clerk"
+
+    # T−7: the meeting request goes to every attendee, with the papers and an iMIP calendar.
+    run(settings, clock, datetime(2026, 12, 9, 8, tzinfo=BANGKOK))
+    [invitation] = outgoing(world, settings, A("somchai"), "ขอเชิญประชุม")
+    calendar_part = next(part for part in invitation.walk() if part.get_content_type() == "text/calendar")
+    assert calendar_part.get_param("method") == "REQUEST"
+    request_ics = Calendar.from_ical(calendar_part.get_content())
+    event = request_ics.walk("VEVENT")[0]
+    assert (str(request_ics["METHOD"]), str(event["UID"]), int(event["SEQUENCE"])) == ("REQUEST", "sa2569-11@office.test", 0)
+    attendee = event["ATTENDEE"]
+    assert str(attendee) == f"mailto:{A('somchai')}" and attendee.params["RSVP"] == "TRUE" and attendee.params["ROLE"] == "REQ-PARTICIPANT"
+    assert str(event["ORGANIZER"]).endswith(settings.office.mailbox) and request_ics.walk("VTIMEZONE") and event.walk("VALARM")
+    assert {part.get_filename() for part in invitation.iter_attachments()} >= {"หนังสือเชิญประชุม.pdf", "ระเบียบวาระการประชุม.pdf", "invite.ics"}
+
+    # Answers: a calendar Accept; a delegation written by the school's shared address; one silence.
+    reply_ics = (
+        "BEGIN:VCALENDAR\r\nMETHOD:REPLY\r\nPRODID:Microsoft Exchange Server 2010\r\nVERSION:2.0\r\nBEGIN:VEVENT\r\n"
+        f"ATTENDEE;PARTSTAT=ACCEPTED;CN=somchai:mailto:{A('somchai')}\r\nUID:{event['UID']}\r\nSEQUENCE:0\r\n"
+        "DTSTAMP:20261209T030000Z\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n"
+    )
+    accept = EmailMessage()
+    accept["From"], accept["To"], accept["Subject"] = A("somchai"), settings.office.mailbox, f"Accepted: {invitation['Subject']}"
+    accept["Message-ID"], accept["Date"] = "<accept-1@school.test>", "Wed, 09 Dec 2026 10:00:00 +0700"
+    accept.set_content(reply_ics, subtype="calendar", params={"method": "REPLY"})
+    world.deliver(settings, accept.as_bytes())
+    [to_malee] = outgoing(world, settings, A("malee"), "ขอเชิญประชุม")
+    reply(world, settings, to_malee, f"ธุรการโรงเรียน <{A('school002')}>",
+          "เรียน ประธาน\nผู้อำนวยการติดราชการ จึงมอบหมาย นางสาวจันทร์เพ็ญ ดวงดี รองผู้อำนวยการโรงเรียน เข้าร่วมประชุมแทน")
+    run(settings, clock, datetime(2026, 12, 9, 11, tzinfo=BANGKOK))
+    service = build(settings, clock=clock, exclusive=False)
+    invitees = {i["person"]: i for i in service.office.store.find(shard("sa2569-11"), "invitees")}
+    assert invitees["p-school-001"]["status"] == "accepted" and invitees["p-school-001"]["answers"][0]["via"] == "calendar"
+    malee = invitees["p-school-002"]
+    assert malee["status"] == "delegated" and "จันทร์เพ็ญ" in malee["answers"][0]["delegate"]
+    assert malee["answers"][0]["via"].startswith("reply key, answered from")
+    assert invitees["p-school-003"]["status"] == "no_answer"
+
+    # T−2: only the silent one is asked to confirm.
+    run(settings, clock, datetime(2026, 12, 14, 8, tzinfo=BANGKOK))
+    assert len(outgoing(world, settings, A("john.carter"), "ขอคำยืนยัน")) == 1
+    assert outgoing(world, settings, A("somchai"), "ขอคำยืนยัน") == [] and outgoing(world, settings, A("malee"), "ขอคำยืนยัน") == []
+    shown = subprocess.run([sys.executable, "-m", "service", "-c", str(settings.path), "attendance", "sa2569-11"],
+                           capture_output=True, text=True, env={**os.environ, **ENV, "COLUMNS": "200"})
+    assert "accepted: 1, delegated: 1, no_answer: 1 (of 3)" in shown.stdout, shown.stderr
+    assert "จันทร์เพ็ญ" in shown.stdout

@@ -50,6 +50,8 @@ class Outgoing:
     references: tuple[str, ...] = ()
     auto_submitted: str = AUTO_GENERATED
     attachments: tuple[OutboundAttachment, ...] = field(default=())
+    calendar: str = ""
+    calendar_method: str = ""
 
 
 @dataclass(frozen=True)
@@ -89,9 +91,15 @@ class Composer:
         message["Content-Language"] = self.language
         message.set_content(text, charset="utf-8")
         message.add_alternative(html, subtype="html", charset="utf-8")
+        if outgoing.calendar:
+            # iMIP (RFC 6047): the calendar is an alternative of the text, its `method` equal to the
+            # calendar's METHOD; the same file attached as invite.ics serves clients that look there.
+            message.add_alternative(outgoing.calendar, subtype="calendar", charset="utf-8", params={"method": outgoing.calendar_method})
         for attachment in outgoing.attachments:
             maintype, _, subtype = attachment.content_type.partition("/")
             message.add_attachment(attachment.data, maintype=maintype, subtype=subtype, filename=attachment.filename)
+        if outgoing.calendar:
+            message.add_attachment(outgoing.calendar.encode("utf-8"), maintype="application", subtype="ics", filename="invite.ics")
         return message_id, message.as_bytes()
 
     def _render(self, name: str, context: dict[str, Any]) -> str:

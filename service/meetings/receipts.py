@@ -19,6 +19,7 @@ from ..understand import Verdict
 from . import Office, Outcome
 from .approvals import ApprovalError, record_answer
 from .intake import receive_submission
+from .invitations import receive_attendance
 from .meeting import MeetingError, load, meeting_for_key
 
 
@@ -41,6 +42,8 @@ def receive(office: Office, message: InboundMessage, verdict: Verdict, files: li
     understood: dict[str, Any] = {}
     if verdict.kind == "agenda_item":
         outcome, understood = receive_submission(office, message, verdict, files, now)
+    elif verdict.kind == "attendance":
+        outcome, understood = receive_attendance(office, message.identity, message.sender, verdict, now)
     elif verdict.kind == "approval":
         outcome = receive_approval(office, verdict, now)
         if outcome.for_clerk:
@@ -98,6 +101,7 @@ def acknowledgement(message: InboundMessage, verdict: Verdict, understood: dict[
             "agenda_result": "",
             "section_title": "",
             "item_title": message.subject,
+            "attendance_placed": True,
             **understood,
         },
     )

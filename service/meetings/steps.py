@@ -1,8 +1,9 @@
 """The timeline's actions: what the daemon does when a step's day has come.
 
 Each action takes the meeting as the store holds it and returns an
-`Outcome` (documents to store, mail to send); the caller writes the outcome
-and marks the step done in one transaction, so a step is done exactly once
+`Outcome` (documents to store, mail to send), or None when the step cannot
+be done yet (invitations wait for an approved agenda); the caller writes the
+outcome and marks the step done in one transaction, so a step is done exactly once
 however often the daemon restarts. Actions are named in `rules/timeline.yaml`
 (`do:`); a step whose action is not here yet stays due for the clerk to see.
 """
@@ -18,6 +19,7 @@ from ..reply_keys import ReplyKey, safe_id
 from . import Office, Outcome
 from .agenda import AgendaRules, assemble
 from .approvals import chain, start_chain
+from .invitations import ask_to_confirm, invite
 from .papers import with_new_draft
 from .meeting import shard
 
@@ -65,12 +67,24 @@ def approvals(meeting: dict[str, Any], context: StepContext) -> Outcome:
     return start_chain(context.office, meeting, chain(context.office.directory, context.approvers))
 
 
-ACTIONS: dict[str, Callable[[dict[str, Any], StepContext], Outcome]] = {
+def invitations(meeting: dict[str, Any], context: StepContext) -> Outcome | None:
+    """The meeting request to every attendee, once a draft is approved (until then the step stays due)."""
+    return invite(context.office, meeting, context.now)
+
+
+def confirmations(meeting: dict[str, Any], context: StepContext) -> Outcome:
+    """Ask those who have not answered to confirm."""
+    return ask_to_confirm(context.office, meeting, context.now)
+
+
+ACTIONS: dict[str, Callable[[dict[str, Any], StepContext], Outcome | None]] = {
     "call_for_items": call_for_items,
     "remind_groups": remind_groups,
     "submission_deadline": submission_deadline,
     "assemble_agenda": assemble_agenda,
     "approvals": approvals,
+    "invitations": invitations,
+    "confirmations": confirmations,
 }
 
 
