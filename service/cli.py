@@ -105,6 +105,17 @@ def _parser() -> argparse.ArgumentParser:
     attendance.add_argument("meeting")
     attendance.set_defaults(handler=_attendance)
 
+    change = meeting_commands.add_parser("change", help="a new time or place: everyone invited gets an update (SEQUENCE + 1)")
+    change.add_argument("meeting")
+    change.add_argument("--start", help="e.g. 2026-12-17T13:30 (office time)")
+    change.add_argument("--end")
+    change.add_argument("--place")
+    change.set_defaults(handler=_meeting_change)
+    cancel = meeting_commands.add_parser("cancel", help="cancel a meeting: everyone invited gets METHOD:CANCEL")
+    cancel.add_argument("meeting")
+    cancel.add_argument("--reason", default="")
+    cancel.set_defaults(handler=_meeting_cancel)
+
     approve = commands.add_parser("approve", help="record an approval given on paper (marked as such)")
     approve.add_argument("meeting")
     approve.add_argument("--by", required=True, help="directory id of the approver")
@@ -219,6 +230,17 @@ def _meeting_late(arguments: argparse.Namespace) -> int:
 
 def _meeting_item(arguments: argparse.Namespace) -> int:
     return _clerk(arguments, "edit_item", {"meeting": arguments.meeting, "item": arguments.item, "section": arguments.section, "title": arguments.title})
+
+
+def _meeting_change(arguments: argparse.Namespace) -> int:
+    zone = ZoneInfo(load(arguments.config).office.timezone)
+    when = {key: datetime.fromisoformat(value).replace(tzinfo=zone).isoformat()
+            for key, value in (("start", arguments.start), ("end", arguments.end)) if value}
+    return _clerk(arguments, "change_meeting", {"meeting": arguments.meeting, "place": arguments.place, **when})
+
+
+def _meeting_cancel(arguments: argparse.Namespace) -> int:
+    return _clerk(arguments, "cancel_meeting", {"meeting": arguments.meeting, "reason": arguments.reason})
 
 
 def _approve(arguments: argparse.Namespace) -> int:

@@ -21,6 +21,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
+import vobject
 from email.message import EmailMessage
 from icalendar import Calendar
 from pypdf import PdfReader
@@ -277,3 +278,42 @@ def test_call_intake_reminders_assembly_and_the_approval_chain(office):
                            capture_output=True, text=True, env={**os.environ, **ENV, "COLUMNS": "200"})
     assert "accepted: 1, delegated: 1, no_answer: 1 (of 3)" in shown.stdout, shown.stderr
     assert "จันทร์เพ็ญ" in shown.stdout
+
+    # A new place: everyone invited gets an update with SEQUENCE 1 that says what changed; then a cancellation.
+    service = build(settings, clock=clock)
+    said = apply(service.office, service.outbox, HANDLERS, "change_meeting", {"meeting": "sa2569-11", "place": "หอประชุมโรงเรียนบ้านหนองบัว"}, clock())
+    assert said.endswith("3 update(s) queued")
+    apply(service.office, service.outbox, HANDLERS, "cancel_meeting", {"meeting": "sa2569-11", "reason": "ผู้อำนวยการติดภารกิจเร่งด่วน"}, clock())
+    service.office.store.close()
+    run(settings, clock)
+    [update] = outgoing(world, settings, A("malee"), "แจ้งเปลี่ยนแปลง")
+    assert "สถานที่: ห้องประชุมใหญ่ → หอประชุมโรงเรียนบ้านหนองบัว" in update.get_body(("plain",)).get_content()
+    [cancel] = outgoing(world, settings, A("malee"), "ยกเลิก")
+    calendars = [calendar_of(mail) for mail in (invitation, update, cancel)]
+    assert [(str(c["METHOD"]), int(c.walk("VEVENT")[0]["SEQUENCE"])) for c in calendars] == [("REQUEST", 0), ("REQUEST", 1), ("CANCEL", 2)]
+    assert str(calendars[2].walk("VEVENT")[0]["STATUS"]) == "CANCELLED"
+    assert len({str(c.walk("VEVENT")[0]["UID"]) for c in calendars}) == 1, "one UID for the meeting's whole life"
+    for mail in (invitation, update, cancel):
+        same_by_another_parser(mail)
+
+
+def calendar_of(mail):
+    part = next(part for part in mail.walk() if part.get_content_type() == "text/calendar")
+    assert part.get_param("method") == Calendar.from_ical(part.get_content())["METHOD"], "MIME method = METHOD"
+    return Calendar.from_ical(part.get_content())
+
+
+def same_by_another_parser(mail):
+    """vobject, an independent parser, reads the calendar field by field as icalendar does."""
+    text = next(part for part in mail.walk() if part.get_content_type() == "text/calendar").get_content()
+    ours = calendar_of(mail).walk("VEVENT")[0]
+    theirs = vobject.readOne(text)
+    event = theirs.vevent
+    assert theirs.method.value == str(calendar_of(mail)["METHOD"])
+    assert event.uid.value == str(ours["UID"]) and int(event.sequence.value) == int(ours["SEQUENCE"])
+    assert event.summary.value == str(ours["SUMMARY"]) and "ครั้งที่" in event.summary.value
+    assert event.location.value == str(ours["LOCATION"])
+    assert event.dtstart.value == ours["DTSTART"].dt and event.dtstart.value.utcoffset() == timedelta(hours=7)
+    assert event.dtstart.params["X-VOBJ-ORIGINAL-TZID"] == ["Asia/Bangkok"] == [theirs.vtimezone.tzid.value]
+    assert event.attendee.value == str(ours["ATTENDEE"]) and event.attendee.params["RSVP"] == ["TRUE"]
+    assert event.organizer.value == str(ours["ORGANIZER"])

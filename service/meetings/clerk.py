@@ -10,11 +10,13 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from ..documents.thai import thai_date
 from . import Office, Outcome
 from .agenda import assemble, load_agenda_rules
 from .approvals import chain, record_answer, start_chain
 from .papers import with_new_draft
-from .meeting import MeetingError, NewMeeting, create, load, shard
+from .invitations import announce_change
+from .meeting import INDEX, MeetingError, NewMeeting, create, load, shard, summary
 from .timeline import load_timeline
 
 
@@ -71,4 +73,39 @@ def edit_item(office: Office, arguments: dict[str, Any], now: datetime) -> tuple
     return Outcome(documents=[(shard(arguments["meeting"]), "items", item["id"], updated)]), f"item {item['id']} now: {updated['section']}, {updated['title']}"
 
 
-HANDLERS = {"meeting_new": new_meeting, "approve": approve, "new_draft": new_draft, "decide_late": decide_late, "edit_item": edit_item}
+def change_meeting(office: Office, arguments: dict[str, Any], now: datetime) -> tuple[Outcome, str]:
+    """A new time or place: the schedule of the steps not yet done follows, and everyone invited gets an update."""
+    meeting = load(office.store, arguments["meeting"])
+    updated = {**meeting, **{k: arguments[k] for k in ("start", "end", "place") if arguments.get(k)}}
+    changes = [f"{label}: {_shown(meeting[key])} → {_shown(updated[key])}"
+               for key, label in (("start", "เริ่ม"), ("end", "สิ้นสุด"), ("place", "สถานที่")) if updated[key] != meeting[key]]
+    if not changes:
+        raise MeetingError("nothing to change: give --start, --end or --place with a new value")
+    timeline = load_timeline(office.rules / "timeline.yaml")
+    schedule = {step.name: day.isoformat() for step, day in timeline.schedule(meeting["kind"], datetime.fromisoformat(updated["start"]).date())}
+    updated["schedule"] = {name: meeting["schedule"][name] if name in meeting["done"] else day for name, day in schedule.items()}
+    updated["sequence"] = meeting.get("sequence", 0) + 1
+    outcome = announce_change(office, updated, changes, now)
+    outcome.documents += [(shard(updated["id"]), "meeting", "meeting", updated), (INDEX, "meetings", updated["id"], summary(updated))]
+    return outcome, f"{updated['id']} changed ({'; '.join(changes)}); {len(outcome.outgoing)} update(s) queued"
+
+
+def cancel_meeting(office: Office, arguments: dict[str, Any], now: datetime) -> tuple[Outcome, str]:
+    """Cancel a meeting: everyone invited gets METHOD:CANCEL, and its timeline stops."""
+    meeting = load(office.store, arguments["meeting"])
+    updated = {**meeting, "status": "cancelled", "sequence": meeting.get("sequence", 0) + 1}
+    outcome = announce_change(office, updated, [arguments.get("reason") or ""], now, cancelled=True)
+    outcome.documents += [(shard(updated["id"]), "meeting", "meeting", updated), (INDEX, "meetings", updated["id"], summary(updated))]
+    return outcome, f"{updated['id']} cancelled; {len(outcome.outgoing)} cancellation(s) queued"
+
+
+def _shown(value: str) -> str:
+    """A stored value as the clerk and attendees read it (dates in the Buddhist Era)."""
+    try:
+        return thai_date(datetime.fromisoformat(value), "datetime")
+    except ValueError:
+        return value
+
+
+HANDLERS = {"meeting_new": new_meeting, "approve": approve, "new_draft": new_draft, "decide_late": decide_late, "edit_item": edit_item, "change_meeting": change_meeting,
+            "cancel_meeting": cancel_meeting}

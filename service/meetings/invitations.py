@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from icalendar import Alarm, Calendar, Event, Timezone, vCalAddress, vText
 
@@ -46,8 +47,10 @@ def meeting_request(office: Office, meeting: dict[str, Any], attendee: Entry, se
     event.add("uid", calendar_uid(meeting, office.mailbox))
     event.add("sequence", sequence)
     event.add("dtstamp", now.astimezone(timezone.utc))
-    event.add("dtstart", datetime.fromisoformat(meeting["start"]))
-    event.add("dtend", datetime.fromisoformat(meeting["end"]))
+    # In the named zone, so that TZID matches the VTIMEZONE above (a bare +07:00 offset would not).
+    zone = ZoneInfo(office.details.timezone)
+    event.add("dtstart", datetime.fromisoformat(meeting["start"]).astimezone(zone))
+    event.add("dtend", datetime.fromisoformat(meeting["end"]).astimezone(zone))
     event.add("summary", f"{meeting['title']} ครั้งที่ {meeting['number']}/{meeting['year_be']}")
     event.add("location", meeting["place"])
     event.add("description", f"{office.details.name}\nตอบรับได้ด้วยปุ่มตอบรับในปฏิทิน หรือตอบกลับอีเมลนี้")
@@ -120,8 +123,20 @@ def record_answer(office: Office, meeting: dict[str, Any], person_id: str, answe
     return outcome
 
 
-def _letter(office: Office, meeting: dict[str, Any], attendee: Entry, template: str, purpose: str,
-            now: datetime, attachments: tuple[OutboundAttachment, ...]) -> Outgoing:
+def announce_change(office: Office, meeting: dict[str, Any], changes: list[str], now: datetime, cancelled: bool = False) -> Outcome:
+    """Tell everyone already invited what changed (SEQUENCE + 1), or that the meeting is cancelled (METHOD:CANCEL)."""
+    outcome = Outcome()
+    for invitee in office.store.find(shard(meeting["id"]), "invitees"):
+        attendee = office.directory.get(invitee["person"])
+        if attendee is None:
+            continue
+        template, method = ("cancellation", "CANCEL") if cancelled else ("update", "REQUEST")
+        outcome.outgoing.append(_letter(office, meeting, attendee, template, "inv", now, (), method, {"changes": changes}))
+    return outcome
+
+
+def _letter(office: Office, meeting: dict[str, Any], attendee: Entry, template: str, purpose: str, now: datetime,
+            attachments: tuple[OutboundAttachment, ...], method: str = "REQUEST", extra: dict[str, Any] | None = None) -> Outgoing:
     sequence = meeting.get("sequence", 0)
     return Outgoing(
         template=template,
@@ -129,10 +144,10 @@ def _letter(office: Office, meeting: dict[str, Any], attendee: Entry, template: 
         cause=f"{template}:{meeting['id']}:{sequence}:{attendee.id}",
         reply_key=ReplyKey(purpose, safe_id(meeting["id"]), safe_id(attendee.id)).token(office.reply_key_secret),
         context={"attendee": attendee.name, "meeting": meeting, "start": datetime.fromisoformat(meeting["start"]),
-                 "end": datetime.fromisoformat(meeting["end"])},
+                 "end": datetime.fromisoformat(meeting["end"]), **(extra or {})},
         attachments=attachments,
-        calendar=meeting_request(office, meeting, attendee, sequence, now),
-        calendar_method="REQUEST",
+        calendar=meeting_request(office, meeting, attendee, sequence, now, method),
+        calendar_method=method,
     )
 
 

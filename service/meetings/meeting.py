@@ -76,7 +76,7 @@ def create(store: Store, timeline: Timeline, directory: Directory, new: NewMeeti
     }
     return Outcome(documents=[
         (shard(meeting_id), "meeting", "meeting", document),
-        (INDEX, "meetings", meeting_id, _summary(document)),
+        (INDEX, "meetings", meeting_id, summary(document)),
     ])
 
 
@@ -116,5 +116,5 @@ def all_meetings(store: Store) -> list[dict[str, Any]]:
     return sorted(store.find(INDEX, "meetings"), key=lambda m: m["start"])
 
 
-def _summary(document: dict[str, Any]) -> dict[str, Any]:
+def summary(document: dict[str, Any]) -> dict[str, Any]:
     return {key: document[key] for key in ("id", "kind", "title", "number", "year_be", "start", "place", "status")}

@@ -27,6 +27,8 @@ def receive(office: Office, message: InboundMessage, verdict: Verdict, files: li
     """Decide the records and the acknowledgement for one understood message."""
     outcome = Outcome()
     if verdict.bounce:
+        kind = "permanently" if verdict.bounce.permanent else "for now"
+        outcome.for_clerk = f"mail to {', '.join(verdict.bounce.recipients) or 'an unknown address'} failed {kind}"
         for address in verdict.bounce.recipients:
             outcome.documents.append(("mailstatus", "bounces", address, {
                 "address": address,
