@@ -286,27 +286,11 @@ def _meeting_show(arguments: argparse.Namespace) -> int:
 
 
 def _attendance(arguments: argparse.Namespace) -> int:
-    from collections import Counter
-
-    from .meetings.meeting import load as load_meeting, shard
+    from .meetings.invitations import attendance_table
+    from .meetings.meeting import load as load_meeting
 
     service = _office(arguments)
-    meeting = load_meeting(service.office.store, arguments.meeting)
-    invitees = {i["person"]: i for i in service.office.store.find(shard(meeting["id"]), "invitees")}
-    table = Table(title=f"{meeting['title']} ครั้งที่ {meeting['number']}/{meeting['year_be']}: attendance")
-    for column in ("attendee", "answer", "representative", "reason / note", "how"):
-        table.add_column(column)
-    counts: Counter[str] = Counter()
-    for person_id in meeting["attendees"]:
-        entry = service.office.directory.get(person_id)
-        invitee = invitees.get(person_id, {"status": "not invited yet", "answers": []})
-        last = invitee["answers"][-1] if invitee["answers"] else {}
-        counts[invitee["status"]] += 1
-        representative = " ".join(x for x in (last.get("delegate"), last.get("delegate_position")) if x)
-        table.add_row(entry.name if entry else person_id, invitee["status"], representative, last.get("reason") or "", last.get("via", ""))
-    out = Console()
-    out.print(table)
-    out.print(", ".join(f"{status}: {count}" for status, count in sorted(counts.items())) + f" (of {len(meeting['attendees'])})")
+    Console().print(attendance_table(service.office, load_meeting(service.office.store, arguments.meeting)))
     return 0
 
 

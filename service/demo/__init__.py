@@ -27,6 +27,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import yaml
+from icalendar import Calendar
 from rich.console import Console
 from rich.table import Table
 
@@ -35,6 +36,7 @@ from ..config import DEFAULT_CONFIG, Settings, load, write_starter
 from ..daemon import Daemon, build, make_sender, make_source
 from ..mail.maildir import deliver
 from ..meetings.clerk import HANDLERS
+from ..meetings.invitations import attendance_table
 from ..meetings.meeting import load as load_meeting
 from ..pipeline import Handled
 
@@ -109,7 +111,7 @@ def first_half_of_a_meeting(settings: Settings, console: Console) -> str:
     table = Table(title=f"Act 2 — meeting {meeting_id}, day by day (T = {start.date().isoformat()})")
     for column in ("day", "what happened"):
         table.add_column(column)
-    for offset in range(-21, -9):
+    for offset in range(-21, 0):
         clock.now = start.replace(hour=8) + timedelta(days=offset)
         for entry in (e for e in script["mail"] if e["day"] == offset):
             deliver(settings.source.path, _reply(settings, entry, clock.now), "demo")
@@ -129,11 +131,14 @@ def first_half_of_a_meeting(settings: Settings, console: Console) -> str:
     console.print(f"Draft {draft['version']} of the agenda: {draft['status']} by " + ", ".join(a["by"] + (" (on paper)" if a["on_paper"] else "") for a in draft["answers"]))
     papers = ", ".join(Path(path).name for key, path in draft["papers"].items() if key != "not_in_pack")
     console.print(f"Its papers ({papers}) are in {settings.store / 'meetings' / meeting_id / 'documents'}")
+    service = build(settings, exclusive=False)
+    console.print(attendance_table(service.office, _meeting(settings, meeting_id)))
     return meeting_id
 
 
 def _describe(handled: Handled, kind: bool = True) -> str:
-    notes = [n for n in (handled.reason, handled.for_clerk and f"for the clerk: {handled.for_clerk}", handled.queued and "acknowledged") if n]
+    automatic = handled.kind in ("auto_reply", "bounce") and "filed, never answered"
+    notes = [n for n in (handled.reason, handled.for_clerk and f"for the clerk: {handled.for_clerk}", handled.queued and "acknowledged", automatic) if n]
     return (f"{handled.kind}: " if kind else "") + "; ".join(notes)
 
 
@@ -154,10 +159,26 @@ def _reply(settings: Settings, entry: dict, now: datetime) -> bytes:
         mail["In-Reply-To"] = answered["Message-ID"]
         mail["References"] = answered["Message-ID"]
     mail["Subject"] = entry.get("subject") or f"Re: {answered['Subject']}"
+    for name, value in entry.get("headers", {}).items():
+        mail[name] = value
     mail.set_content(entry["text"])
+    if entry.get("calendar"):
+        mail.add_alternative(_calendar_reply(answered, entry), subtype="calendar", params={"method": "REPLY"})
     if entry.get("attachment"):
         mail.add_attachment(SAMPLE_PDF.read_bytes(), maintype="application", subtype="pdf", filename=entry["attachment"])
     return mail.as_bytes()
+
+
+def _calendar_reply(request, entry: dict) -> str:
+    """What Outlook sends when the Accept button is pressed: the request's UID with our PARTSTAT."""
+    part = next(p for p in request.walk() if p.get_content_type() == "text/calendar")
+    event = Calendar.from_ical(part.get_content()).walk("VEVENT")[0]
+    address = entry["from"].rsplit("<", 1)[-1].rstrip(">")
+    return (
+        "BEGIN:VCALENDAR\r\nMETHOD:REPLY\r\nPRODID:Microsoft Exchange Server 2010\r\nVERSION:2.0\r\nBEGIN:VEVENT\r\n"
+        f"ATTENDEE;PARTSTAT={entry['calendar']}:mailto:{address}\r\nUID:{event['UID']}\r\nSEQUENCE:{event['SEQUENCE']}\r\n"
+        f"DTSTAMP:{datetime.now().strftime('%Y%m%dT%H%M%SZ')}\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n"
+    )
 
 
 def _latest_to(settings: Settings, address: str):

@@ -49,6 +49,15 @@ def render_invitation(context: dict, folder: Path, templates: Path) -> Rendered:
     return _render("invitation", context, folder, templates)
 
 
+def render_document(name: str, context: dict, folder: Path, templates: Path) -> Rendered:
+    """Any document template `documents/<name>.html.j2`, as `name-vN.pdf` and `name-vN.docx`.
+
+    The preparation papers (sign-in sheet, name tags, catering, allowances) need no
+    more than their template, so they share this one entry rather than one function each.
+    """
+    return _render(name, context, folder, templates)
+
+
 def render_pack(
     agenda_pdf: Path,
     attachments: list[tuple[str, Path]],

@@ -10,11 +10,13 @@ Every answer is kept; the latest one counts.
 
 from __future__ import annotations
 
+from collections import Counter
 from datetime import datetime, timedelta, timezone
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from icalendar import Alarm, Calendar, Event, Timezone, vCalAddress, vText
+from rich.table import Table
 
 from ..directory import Entry
 from ..mail.compose import OutboundAttachment, Outgoing
@@ -188,3 +190,21 @@ def _whose_answer(office: Office, sender: str, verdict: Verdict) -> tuple[dict[s
         person = entry.id if entry and entry.id in meeting["attendees"] else None
         return meeting, person, "calendar"
     return None, None, ""
+
+
+def attendance_table(office: Office, meeting: dict[str, Any]) -> Table:
+    """Who accepted, declined, sent whom, has not answered — with the counts as the caption."""
+    invitees = {i["person"]: i for i in office.store.find(shard(meeting["id"]), "invitees")}
+    table = Table(title=f"{meeting['title']} ครั้งที่ {meeting['number']}/{meeting['year_be']}: attendance")
+    for column in ("attendee", "answer", "representative", "reason / note", "how"):
+        table.add_column(column)
+    counts: Counter[str] = Counter()
+    for person_id in meeting["attendees"]:
+        entry = office.directory.get(person_id)
+        invitee = invitees.get(person_id, {"status": "not invited yet", "answers": []})
+        last = invitee["answers"][-1] if invitee["answers"] else {}
+        counts[invitee["status"]] += 1
+        representative = " ".join(x for x in (last.get("delegate"), last.get("delegate_position")) if x)
+        table.add_row(entry.name if entry else person_id, invitee["status"], representative, last.get("reason") or "", last.get("via", ""))
+    table.caption = ", ".join(f"{status}: {count}" for status, count in sorted(counts.items())) + f" (of {len(meeting['attendees'])})"
+    return table
