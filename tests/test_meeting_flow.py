@@ -279,6 +279,14 @@ def test_call_intake_reminders_assembly_and_the_approval_chain(office):
     assert "accepted: 1, delegated: 1, no_answer: 1 (of 3)" in shown.stdout, shown.stderr
     assert "จันทร์เพ็ญ" in shown.stdout
 
+    # T−1: the preparation papers go to the clerk.
+    run(settings, clock, datetime(2026, 12, 15, 8, tzinfo=BANGKOK))
+    [prepared] = outgoing(world, settings, world.clerk(), "เอกสารเตรียมการประชุม")
+    attached = {part.get_filename(): part.get_content() for part in prepared.iter_attachments()}
+    assert sorted(attached) == ["allowances-v1.pdf", "catering-v1.pdf", "name_tags-v1.pdf", "signin-v1.pdf"]
+    signin = "".join(page.extract_text() for page in PdfReader(io.BytesIO(attached["signin-v1.pdf"])).pages)
+    assert "จันทร์เพ็ญ" in signin and "ประชุมแทน" in signin, "the delegate signs in the member's place"
+
     # A new place: everyone invited gets an update with SEQUENCE 1 that says what changed; then a cancellation.
     service = build(settings, clock=clock)
     said = apply(service.office, service.outbox, HANDLERS, "change_meeting", {"meeting": "sa2569-11", "place": "หอประชุมโรงเรียนบ้านหนองบัว"}, clock())

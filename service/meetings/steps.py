@@ -21,6 +21,7 @@ from .agenda import AgendaRules, assemble
 from .approvals import chain, start_chain
 from .invitations import ask_to_confirm, invite
 from .papers import with_new_draft
+from .preparation import prepare
 from .meeting import shard
 
 
@@ -77,6 +78,11 @@ def confirmations(meeting: dict[str, Any], context: StepContext) -> Outcome:
     return ask_to_confirm(context.office, meeting, context.now)
 
 
+def preparation(meeting: dict[str, Any], context: StepContext) -> Outcome:
+    """The sign-in sheet, name tags, catering head-count and allowance list, to the clerk."""
+    return prepare(context.office, meeting, context.now)
+
+
 ACTIONS: dict[str, Callable[[dict[str, Any], StepContext], Outcome | None]] = {
     "call_for_items": call_for_items,
     "remind_groups": remind_groups,
@@ -85,6 +91,7 @@ ACTIONS: dict[str, Callable[[dict[str, Any], StepContext], Outcome | None]] = {
     "approvals": approvals,
     "invitations": invitations,
     "confirmations": confirmations,
+    "preparation": preparation,
 }
 
 
