@@ -148,4 +148,4 @@ def test_the_demo_runs_on_the_embedded_default(tmp_path):
     assert len(list((tmp_path / "mailbox" / ".Quarantine" / "cur").iterdir())) == 1
     assert "what the service understood" in result.stderr
     assert "Draft 2 of the agenda: approved by p-admin-director, p-director" in result.stderr
-    assert "accepted: 1, declined: 1, delegated: 1, no_answer: 2 (of 5)" in result.stderr
+    assert "accepted: 1, declined: 1, delegated: 1, no_answer: 1, tentative: 1 (of 5)" in result.stderr

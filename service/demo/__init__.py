@@ -170,12 +170,12 @@ def _reply(settings: Settings, entry: dict, now: datetime) -> bytes:
 
 
 def _calendar_reply(request, entry: dict) -> str:
-    """What Outlook sends when the Accept button is pressed: the request's UID with our PARTSTAT."""
+    """What a client sends when a calendar button is pressed: the request's UID with the chosen PARTSTAT (Outlook's by default)."""
     part = next(p for p in request.walk() if p.get_content_type() == "text/calendar")
     event = Calendar.from_ical(part.get_content()).walk("VEVENT")[0]
     address = entry["from"].rsplit("<", 1)[-1].rstrip(">")
     return (
-        "BEGIN:VCALENDAR\r\nMETHOD:REPLY\r\nPRODID:Microsoft Exchange Server 2010\r\nVERSION:2.0\r\nBEGIN:VEVENT\r\n"
+        f"BEGIN:VCALENDAR\r\nMETHOD:REPLY\r\nPRODID:{entry.get('prodid', 'Microsoft Exchange Server 2010')}\r\nVERSION:2.0\r\nBEGIN:VEVENT\r\n"
         f"ATTENDEE;PARTSTAT={entry['calendar']}:mailto:{address}\r\nUID:{event['UID']}\r\nSEQUENCE:{event['SEQUENCE']}\r\n"
         f"DTSTAMP:{datetime.now().strftime('%Y%m%dT%H%M%SZ')}\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n"
     )
