@@ -9,7 +9,7 @@ import os
 import sys
 from pathlib import Path
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from rich.console import Console
@@ -296,13 +296,16 @@ def _attendance(arguments: argparse.Namespace) -> int:
 
 def _print_timeline(meeting: dict, timeline, out: Console | None = None) -> None:
     table = Table(title="Timeline")
-    for column in ("step", "day", "status"):
+    for column in ("step", "day", "status", "note"):
         table.add_column(column)
     today = datetime.now().date().isoformat()
+    meeting_day = datetime.fromisoformat(meeting["start"]).date()
     for step in timeline.kind(meeting["kind"]).steps:
         day = meeting["schedule"][step.name]
         status = "done" if step.name in meeting["done"] else "due" if day <= today else ""
-        table.add_row(step.title, thai_date(datetime.fromisoformat(day), "weekday"), status)
+        nominal = meeting_day + timedelta(days=step.offset)
+        moved = "" if nominal.isoformat() == day else f"เลื่อนจาก {thai_date(nominal, 'short')} ({timeline.working_days.why_closed(nominal)})"
+        table.add_row(step.title, thai_date(datetime.fromisoformat(day), "weekday"), status, moved)
     (out or Console()).print(table)
 
 

@@ -38,3 +38,4 @@ def test_a_command_waits_for_the_running_daemon_and_is_applied_once(tmp_path):
     assert again.returncode == 2 and "exists already" in again.stderr
     shown = secretary(config, "meeting", "show", "st2569-3")
     assert "การประชุมบุคลากร" in shown.stdout and "วันจันทร์ที่ 21 ธันวาคม 2569" in shown.stdout
+    assert "วันหยุดสุดสัปดาห์" in shown.stdout, "a step moved off a weekend says why"
