@@ -63,10 +63,7 @@ def build(settings: Settings, clock: Callable[[], datetime] | None = None, exclu
     composer = Composer(settings.templates, settings.office.name, settings.office.mailbox, settings.office.language)
     outbox = Outbox(store, composer, envelope_sender=settings.office.mailbox)
     context = Context(directory=directory, reply_key_secret=settings.reply_key_secret, rules=settings.rules)
-    office = Office(
-        settings.office.mailbox, settings.office.clerk, store, directory, settings.rules, settings.reply_key_secret,
-        settings.templates, settings.office,
-    )
+    office = Office(settings.office, store, directory, settings.rules, settings.templates, settings.reply_key_secret)
     pipeline = Pipeline(office, context, outbox, clock, size_limit=int(settings.max_message_mb * 1024 * 1024))
     return Service(settings, office, pipeline, outbox, clock)
 

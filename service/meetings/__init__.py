@@ -30,11 +30,17 @@ class Outcome:
 class Office:
     """The office the workflow runs for: its mailbox, store (read here, written by the caller), directory and rules."""
 
-    mailbox: str
-    clerk: str
+    details: OfficeSettings
     store: Store
     directory: Directory
     rules: Path
-    reply_key_secret: bytes
     templates: Path
-    details: OfficeSettings
+    reply_key_secret: bytes
+
+    @property
+    def mailbox(self) -> str:
+        return self.details.mailbox
+
+    @property
+    def clerk(self) -> str:
+        return self.details.clerk
