@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from functools import partial
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Callable
@@ -91,19 +92,26 @@ class Pipeline:
         now = self.clock()
         raw_file = self.store.put_file("mail/in", raw, "message.eml")
         files = self._file_attachments(message)
-        verdict, outcome = None, Outcome()
+        record = partial(self._record, identity, ref, now, message, raw_file, files)
         if message is not None:
             try:
                 verdict = understand(message, self.context)
                 reason = _quarantine_reason(verdict)
-                if not reason:
-                    outcome = receive(self.office, message, verdict, files, now)
+                return record(verdict, reason, Outcome() if reason else receive(self.office, message, verdict, files, now))
             except StoreError:
                 raise
-            except Exception as error:  # a bug must cost one message its handling, never the daemon
+            except Exception as error:  # a bug (in a rule, a step, a template) costs one message, never the daemon
                 log.exception("could not handle %s", identity)
                 reason = f"internal error while handling the message: {type(error).__name__}: {error}"
-                verdict, outcome = None, Outcome()
+        return record(None, reason, Outcome())
+
+    def _record(self, identity: str, ref: str, now: datetime, message: InboundMessage | None, raw_file: str,
+                files: list[dict[str, str]], verdict: Verdict | None, reason: str, outcome: Outcome) -> Handled:
+        """Write the log entry, the outcome's documents and its mail in one transaction.
+
+        The mail is rendered inside the transaction: if rendering fails, nothing
+        is written, and the caller quarantines the message instead.
+        """
         status = QUARANTINED if reason else PROCESSED
         with self.store.transaction() as transaction:
             queued = write_outcome(transaction, self.outbox, outcome, now)

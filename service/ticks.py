@@ -9,14 +9,16 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime
+from typing import Any
 
 from .mail.outbox import Outbox
 from .meetings import Office
-from .meetings.agenda import load_agenda_rules
+from .meetings.agenda import AgendaRules, load_agenda_rules
 from .meetings.meeting import all_meetings, load, shard
 from .meetings.steps import ACTIONS, StepContext
-from .meetings.timeline import load_timeline
+from .meetings.timeline import Timeline, load_timeline
 from .pipeline import write_outcome
+from .store import StoreError
 
 log = logging.getLogger(__name__)
 
@@ -31,34 +33,47 @@ def run_due_steps(office: Office, outbox: Outbox, now: datetime) -> list[str]:
         if summary["status"] != "open":
             continue
         meeting = load(office.store, summary["id"])
-        start = datetime.fromisoformat(meeting["start"]).date()
-        for step in timeline.due(meeting["kind"], start, now.date(), set(meeting["done"])):
-            action = ACTIONS.get(step.action)
-            if action is None:
-                continue
-            context = StepContext(
-                office=office,
-                agenda_rules=agenda_rules,
-                approvers=timeline.kind(meeting["kind"]).approvers,
-                group_order=group_order,
-                items=office.store.find(shard(meeting["id"]), "items"),
-                answers={a["group"]: a for a in office.store.find(shard(meeting["id"]), "answers")},
-                step=step.name,
-                now=now,
-            )
-            outcome = action(meeting, context)
-            if outcome is None:
-                break  # not ready (e.g. no approved agenda yet): later steps wait too
-            key = (shard(meeting["id"]), "meeting", "meeting")
-            changed = [d for s, t, k, d in outcome.documents if (s, t, k) == key]
-            outcome.documents = [entry for entry in outcome.documents if entry[:3] != key]
-            meeting = {**(changed[-1] if changed else meeting)}
-            meeting["done"] = {**meeting["done"], step.name: now.isoformat()}
-            if outcome.for_clerk:
-                meeting["for_clerk"] = [*meeting.get("for_clerk", []), {"step": step.name, "note": outcome.for_clerk, "at": now.isoformat()}]
-            with office.store.transaction() as transaction:
-                write_outcome(transaction, outbox, outcome, now)
-                transaction.put(*key, meeting)
-            log.info("meeting %s: %s done (%d messages queued)", meeting["id"], step.name, len(outcome.outgoing))
-            done.append(f"{meeting['id']}:{step.name}")
+        try:
+            done += _run_steps(office, outbox, timeline, agenda_rules, group_order, meeting, now)
+        except StoreError:
+            raise
+        except Exception:  # a broken step stops its own meeting's timeline this tick, never the daemon
+            log.exception("meeting %s: a step failed; it stays due and is tried again next tick", meeting["id"])
+    return done
+
+
+def _run_steps(office: Office, outbox: Outbox, timeline: Timeline, agenda_rules: AgendaRules, group_order: list[str],
+               meeting: dict[str, Any], now: datetime) -> list[str]:
+    """Do one meeting's due steps in order, each in its own transaction."""
+    done: list[str] = []
+    start = datetime.fromisoformat(meeting["start"]).date()
+    for step in timeline.due(meeting["kind"], start, now.date(), set(meeting["done"])):
+        action = ACTIONS.get(step.action)
+        if action is None:
+            continue
+        context = StepContext(
+            office=office,
+            agenda_rules=agenda_rules,
+            approvers=timeline.kind(meeting["kind"]).approvers,
+            group_order=group_order,
+            items=office.store.find(shard(meeting["id"]), "items"),
+            answers={a["group"]: a for a in office.store.find(shard(meeting["id"]), "answers")},
+            step=step.name,
+            now=now,
+        )
+        outcome = action(meeting, context)
+        if outcome is None:
+            break  # not ready (e.g. no approved agenda yet): later steps wait too
+        key = (shard(meeting["id"]), "meeting", "meeting")
+        changed = [d for s, t, k, d in outcome.documents if (s, t, k) == key]
+        outcome.documents = [entry for entry in outcome.documents if entry[:3] != key]
+        meeting = {**(changed[-1] if changed else meeting)}
+        meeting["done"] = {**meeting["done"], step.name: now.isoformat()}
+        if outcome.for_clerk:
+            meeting["for_clerk"] = [*meeting.get("for_clerk", []), {"step": step.name, "note": outcome.for_clerk, "at": now.isoformat()}]
+        with office.store.transaction() as transaction:
+            write_outcome(transaction, outbox, outcome, now)
+            transaction.put(*key, meeting)
+        log.info("meeting %s: %s done (%d messages queued)", meeting["id"], step.name, len(outcome.outgoing))
+        done.append(f"{meeting['id']}:{step.name}")
     return done

@@ -12,6 +12,11 @@ import pytest
 
 from helpers import ENV, MAILBOX, message, write_config
 from service import pipeline as pipeline_module
+from service.commands import apply
+from service.mail import compose
+from service.meetings import steps
+from service.meetings.clerk import HANDLERS
+from service.ticks import run_due_steps
 from service.config import load
 from service.daemon import Daemon, build, make_sender, make_source
 from service.mail.maildir import deliver
@@ -149,3 +154,38 @@ def test_the_demo_runs_on_the_embedded_default(tmp_path):
     assert "what the service understood" in result.stderr
     assert "Draft 2 of the agenda: approved by p-admin-director, p-director" in result.stderr
     assert "accepted: 1, declined: 1, delegated: 1, no_answer: 1, tentative: 1 (of 5)" in result.stderr
+
+
+def test_a_broken_template_quarantines_that_message_and_nothing_half_written(office, monkeypatch):
+    real_render = compose.Composer.render
+
+    def broken(self, outgoing, now):
+        if "เสียหาย" in outgoing.context.get("subject", ""):
+            raise KeyError("a template that asks for a missing value")
+        return real_render(self, outgoing, now)
+
+    monkeypatch.setattr(compose.Composer, "render", broken)
+    deliver(office.source.path, message(subject="เสียหาย"), "bad")
+    deliver(office.source.path, message(), "good")
+    handled = run_once(office)
+    assert [h.status for h in handled] == [QUARANTINED, "processed"]
+    assert "KeyError" in handled[0].reason and handled[0].queued == ()
+    assert len(sent(office)) == 1
+
+
+def test_a_broken_timeline_step_leaves_it_due_and_the_daemon_going(office, monkeypatch):
+    service = build(office)
+    apply(service.office, service.outbox, HANDLERS, "meeting_new", {
+        "kind": "internal_staff", "title": "การประชุมบุคลากร", "number": 1, "year_be": 2569,
+        "start": "2026-12-21T13:30:00+07:00", "end": "2026-12-21T16:00:00+07:00", "place": "ห้องประชุมเล็ก",
+        "chair": "p-director", "secretary": "p-admin-director", "attendees": ["group:g-admin"],
+    }, service.clock())
+
+    def broken(meeting, context):
+        raise RuntimeError("a bug in a step")
+
+    monkeypatch.setitem(steps.ACTIONS, "call_for_items", broken)
+    late = service.clock().replace(year=2026, month=12, day=15)
+    assert run_due_steps(service.office, service.outbox, late) == []
+    monkeypatch.undo()
+    assert "st2569-1:call_for_items" in run_due_steps(service.office, service.outbox, late)
