@@ -123,7 +123,9 @@ def test_automatic_mail_and_unknown_senders_are_never_answered(office):
     deliver(office.source.path, message(headers=(("Auto-Submitted", "auto-replied"),)), "ooo")
     deliver(office.source.path, message(sender="Stranger <who@elsewhere.example.com>"), "stranger")
     deliver(office.source.path, message(sender=f"Us <{MAILBOX}>", subject="วาระ"), "loop")
+    deliver(office.source.path, message(headers=(("List-Id", "<admins.school.example>"),)), "list")  # a known sender, via a list
     handled = run_once(office)
+    assert handled[3].kind == "attendance" and handled[3].queued == (), "a list post is never answered"
     assert [h.kind for h in handled][:2] == ["auto_reply", "attendance"]
     assert sent(office) == []
     service = build(office, exclusive=False)

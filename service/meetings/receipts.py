@@ -72,10 +72,13 @@ def receive_approval(office: Office, verdict: Verdict, now: datetime) -> Outcome
 
 
 def must_not_answer(message: InboundMessage, mailbox: str) -> bool:
-    """RFC 3834's other cases: mail from ourselves, from a list, or from a null sender."""
-    local = message.sender.partition("@")[0]
-    ours = message.sender == mailbox or message.sender.startswith(mailbox.partition("@")[0] + "+")
-    return ours or bool(message.header("List-Id")) or local in ("mailer-daemon", "postmaster", "noreply", "no-reply")
+    """RFC 3834's cases that are not automatic mail: mail from ourselves, or from a list.
+
+    Servers and no-reply senders are automatic mail already (rules/automated.yaml).
+    """
+    local, _, domain = mailbox.partition("@")
+    ours = message.sender == mailbox or (message.sender.startswith(local + "+") and message.sender.endswith("@" + domain))
+    return ours or bool(message.header("List-Id"))
 
 
 def acknowledgement(message: InboundMessage, verdict: Verdict, understood: dict[str, Any], now: datetime) -> Outgoing:
