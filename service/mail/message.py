@@ -192,8 +192,8 @@ def _walk(message: EmailMessage, problems: list[str]) -> tuple[dict[str, str], l
     attachments: list[Attachment] = []
     calendars: list[CalendarPart] = []
     for part in message.walk():
-        if part.is_multipart() or part.get_content_type() == "message/rfc822":
-            continue
+        if part.is_multipart() or part.get_content_maintype() == "message":
+            continue  # containers, and reports (a DSN's fields) that are no attachment
         content_type = part.get_content_type()
         filename = _filename(part)
         disposition = (part.get_content_disposition() or "").lower()
@@ -203,8 +203,6 @@ def _walk(message: EmailMessage, problems: list[str]) -> tuple[dict[str, str], l
                 continue
         if content_type in ("text/plain", "text/html") and disposition != "attachment" and not filename:
             bodies.setdefault(content_type, _read_text(part, problems))
-            continue
-        if content_type.startswith("message/") or part.get_content_maintype() == "multipart":
             continue
         data = part.get_payload(decode=True) or b""
         attachments.append(Attachment(filename or f"attachment-{len(attachments) + 1}", content_type, data))
