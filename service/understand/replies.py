@@ -415,6 +415,14 @@ def _phrases(path: Path, data: dict[str, Any], section: str) -> tuple[Phrase, ..
     return tuple(_phrase(path, section, number, entry) for number, entry in enumerate(entries, start=1))
 
 
+def need_groups(path: Path, where: str, phrases: tuple[Phrase, ...], groups: tuple[str, ...]) -> None:
+    """Every phrase must capture the named groups its reader takes from a match: say which one does not."""
+    for phrase in phrases:
+        missing = [group for group in groups if group not in phrase.pattern.groupindex]
+        if missing:
+            raise RuleError(f"{path}: {where}: {phrase.name}: needs {', '.join(f'(?P<{g}>…)' for g in missing)}")
+
+
 def _phrase(path: Path, section: str, number: int, entry: Any) -> Phrase:
     """A phrase: a literal string named by itself, or {name, pattern} (and `declines` among reasons)."""
     if isinstance(entry, str) and entry:
