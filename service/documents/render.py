@@ -9,10 +9,16 @@ that were sent for approval stay on file as they were sent.
 
 The meeting pack (`render_pack`) is the agenda followed by each item's PDF
 attachment, every page numbered and each part bookmarked.
+
+Each file written is noted with its SHA-256 in the folder's `SHA256SUMS`
+(`sha256sum -c` reads it), so a later copy, such as a meeting's archive, can
+prove it holds the papers exactly as they were rendered.
 """
 
 from __future__ import annotations
 
+import hashlib
+import os
 import re
 from dataclasses import dataclass
 from io import BytesIO
@@ -21,6 +27,8 @@ from pathlib import Path
 import tinycss2
 from docx import Document
 from docx.document import Document as WordDocument
+from docx.enum.section import WD_ORIENT
+from docx.enum.table import WD_ROW_HEIGHT_RULE
 from docx.enum.text import WD_ALIGN_PARAGRAPH
 from docx.oxml import OxmlElement
 from docx.oxml.ns import qn
@@ -82,6 +90,7 @@ def render_pack(
     output.parent.mkdir(parents=True, exist_ok=True)
     with output.open("wb") as file:
         writer.write(file)
+    _record_hash(output)
     return output
 
 
@@ -96,7 +105,21 @@ def _render(name: str, context: dict, folder: Path, templates: Path) -> Rendered
         HTML(string=markup, base_url=str(base) + "/").write_pdf(file)
     with docx.open("xb") as file:
         _Docx(_stylesheet(base / "document.css"), base).build(markup).save(file)
+    _record_hash(pdf)
+    _record_hash(docx)
     return Rendered(pdf=pdf, docx=docx)
+
+
+MANIFEST = "SHA256SUMS"
+
+
+def _record_hash(path: Path) -> None:
+    """Append `<sha256>  <name>` to the folder's manifest, durably: the hash stands for the file as written."""
+    line = f"{hashlib.sha256(path.read_bytes()).hexdigest()}  {path.name}\n"
+    with (path.parent / MANIFEST).open("a", encoding="utf-8") as manifest:
+        manifest.write(line)
+        manifest.flush()
+        os.fsync(manifest.fileno())
 
 
 def _next_version(folder: Path, name: str) -> tuple[Path, Path]:
@@ -212,9 +235,9 @@ class _Docx:
 
     def build(self, markup: str) -> WordDocument:
         document = Document()
-        self._page(document)
-        self._thai_defaults(document)
         body = html.document_fromstring(markup).find("body")
+        self._page(document, self.style(body))
+        self._thai_defaults(document)
         self._blocks(body, document, self.style(body))  # the `html` rule went into the defaults
         return document
 
@@ -226,10 +249,14 @@ class _Docx:
             style |= self.rules.get(f".{name}", {})
         return style
 
-    def _page(self, document: WordDocument) -> None:
-        """A4 (the regulation's paper) with the stylesheet's `@page` margins."""
+    def _page(self, document: WordDocument, body: dict[str, str]) -> None:
+        """A4 (the regulation's paper) with the stylesheet's `@page` margins, on its side
+        when the body's rules say `--docx-orientation: landscape` (a wide table)."""
         section = document.sections[0]
         section.page_width, section.page_height = Mm(210), Mm(297)
+        if body.get("--docx-orientation") == "landscape":
+            section.orientation = WD_ORIENT.LANDSCAPE
+            section.page_width, section.page_height = Mm(297), Mm(210)
         page = self.rules.get("@page", {})
         for side in ("top", "right", "bottom", "left"):
             if (length := _length(page.get(f"margin-{side}", ""))) is not None:
@@ -282,24 +309,39 @@ class _Docx:
         """A borderless table (the letterhead, the enclosures): rows of cells with widths.
 
         Its cells have no inner margins, like the stylesheet's `td`, so that text in the
-        first column lines up with the paragraphs above and below.
+        first column lines up with the paragraphs above and below. A table whose rules set
+        `--docx-borders` (a width) is ruled like the PDF's, with `--docx-cell-padding`
+        inside its cells; a cell's `--docx-row-height` makes its row at least that tall
+        (room to write in); rows in `thead` repeat at the top of each page.
         """
-        rows = [row.findall("td") for row in element.iter("tr")]
+        trs = list(element.iter("tr"))
+        rows = [row.findall("td") for row in trs]
         table = container.add_table(rows=len(rows), cols=max(len(cells) for cells in rows))
+        padding = str((_length(style.get("--docx-cell-padding", "")) or Pt(0)).twips)
         margins = OxmlElement("w:tblCellMar")
         for side in ("left", "right"):
-            margins.append(OxmlElement(f"w:{side}", {qn("w:w"): "0", qn("w:type"): "dxa"}))
+            margins.append(OxmlElement(f"w:{side}", {qn("w:w"): padding, qn("w:type"): "dxa"}))
         table._tbl.tblPr.find(qn("w:tblLook")).addprevious(margins)  # Word wants them in schema order
-        for cells, row in zip(rows, table.rows):
+        if rule := _length(style.get("--docx-borders", "")):
+            line = {qn("w:val"): "single", qn("w:sz"): str(round(rule.pt * 8)), qn("w:space"): "0", qn("w:color"): "000000"}
+            borders = OxmlElement("w:tblBorders")
+            for side in ("top", "left", "bottom", "right", "insideH", "insideV"):
+                borders.append(OxmlElement(f"w:{side}", line))
+            margins.addprevious(borders)
+        for tr, cells, row in zip(trs, rows, table.rows):
             for td, cell, column in zip(cells, row.cells, table.columns):
                 cell_style = self.style(td, style)
                 if width := _length(cell_style.get("width", "")):
                     cell.width = column.width = width  # Word reads the cell's, LibreOffice the column's
+                if height := _length(cell_style.get("--docx-row-height", "")):
+                    row.height, row.height_rule = max(height, row.height or 0), WD_ROW_HEIGHT_RULE.AT_LEAST
                 if _has_blocks(td):
                     self._blocks(td, cell, cell_style)
                     cell._element.remove(cell.paragraphs[0]._element)  # the empty one every new cell has
                 else:
                     self._paragraph(td, cell.paragraphs[0], cell_style)
+            if tr.getparent().tag == "thead":
+                row._tr.get_or_add_trPr().append(OxmlElement("w:tblHeader"))
 
 
 def _has_blocks(element) -> bool:
