@@ -120,12 +120,33 @@ def _parser() -> argparse.ArgumentParser:
     approve.add_argument("meeting")
     approve.add_argument("--by", required=True, help="directory id of the approver")
     approve.add_argument("--returned", action="store_true", help="the approver returned the draft instead")
-    approve.add_argument("--comments", help="the approver's comments")
+    approve.add_argument("--comments", help="the approver's comments (for --paper objections: e.g. \"เห็นชอบข้อ 1, 3\")")
+    approve.add_argument("--paper", default="agenda",
+                         help="agenda (default), resolutions, minutes, order_1 …, or objections (the director's decision)")
+
+    minutes = commands.add_parser("minutes", help="after the meeting: the clerk's notes, the resolutions, objections, minutes")
+    minutes_commands = minutes.add_subparsers(dest="minutes_command", required=True)
+    notes = minutes_commands.add_parser("import", help="the clerk's notes from a file (.txt, .docx, .pdf): drafts the brief resolutions")
+    notes.add_argument("meeting")
+    notes.add_argument("file", type=Path)
+    notes.set_defaults(handler=_minutes_import)
+    record = minutes_commands.add_parser("show", help="the notes, the papers after the meeting, endorsements and objections")
+    record.add_argument("meeting")
+    record.set_defaults(handler=_minutes_show)
+    followups = commands.add_parser("followups", help="the follow-up actions still open (แบบฟอร์มติดตามงาน), or all with --all")
+    followups.add_argument("--all", action="store_true")
+    followups.set_defaults(handler=_followups)
     approve.set_defaults(handler=_approve)
 
     demo = commands.add_parser("demo", help="run the service on a local Maildir with sample mail; no mail server needed")
     demo.add_argument("--dir", type=Path, default=None, help="where to leave everything (default: a new temporary folder)")
     demo.set_defaults(handler=_demo)
+
+    archive = commands.add_parser("archive", help="file everything of a meeting in one folder (and an ISO image for a CD), every file checked")
+    archive.add_argument("meeting")
+    archive.add_argument("--out", type=Path, default=None, help="where to write the folder (default: <store>/archive)")
+    archive.add_argument("--iso", action="store_true", help="also write <meeting>.iso beside it, read back and checked")
+    archive.set_defaults(handler=_archive)
     return parser
 
 
@@ -246,7 +267,76 @@ def _meeting_cancel(arguments: argparse.Namespace) -> int:
 def _approve(arguments: argparse.Namespace) -> int:
     return _clerk(arguments, "approve", {
         "meeting": arguments.meeting, "by": arguments.by, "approved": not arguments.returned, "comments": arguments.comments or "",
+        "paper": arguments.paper,
     })
+
+
+def _minutes_import(arguments: argparse.Namespace) -> int:
+    from .understand.notes import notes_text
+
+    suffix = arguments.file.suffix.lower()
+    kinds = {".docx": "application/vnd.openxmlformats-officedocument.wordprocessingml.document", ".pdf": "application/pdf"}
+    text = notes_text(arguments.file.name, kinds.get(suffix, "text/plain"), arguments.file.read_bytes())
+    if text is None:
+        raise MeetingError(f"{arguments.file}: not a text, DOCX or PDF file")
+    return _clerk(arguments, "import_notes", {"meeting": arguments.meeting, "text": text, "source": arguments.file.name})
+
+
+def _minutes_show(arguments: argparse.Namespace) -> int:
+    from .meetings.approvals import drafts_of
+    from .meetings.meeting import load as load_meeting, shard
+
+    store = _office(arguments).office.store
+    meeting = load_meeting(store, arguments.meeting)
+    out = Console()
+    records = meeting.get("records", [])
+    if not records:
+        out.print(f"{meeting['id']}: no notes yet (`secretary minutes import {meeting['id']} FILE`, or the clerk replies to the request for notes)")
+        return 0
+    record = records[-1]
+    out.print(f"[bold]{meeting['title']}[/] ครั้งที่ {meeting['number']}/{meeting['year_be']}: notes v{record['version']} from {record['source']}")
+    items = Table(title="Resolutions")
+    for column in ("item", "title", "resolution", "actions", "orders"):
+        items.add_column(column)
+    for item in record["items"]:
+        items.add_row(item["number"], item["title"], item["resolution"], str(len(item["actions"])), str(len(item["orders"])))
+    out.print(items)
+    for problem in record["problems"]:
+        out.print(f"[yellow]could not read:[/] {problem}")
+    for paper in ("resolutions", "minutes", *sorted(p for p in meeting.get("papers", {}) if p.startswith("order"))):
+        for draft in drafts_of(meeting, paper):
+            answers = ", ".join(f"{a['by']} {'approved' if a['approved'] else 'returned'}{' (paper)' if a['on_paper'] else ''}" for a in draft.get("answers", []))
+            out.print(f"{paper} draft {draft['version']}: {draft['status']}{' — ' + answers if answers else ''}")
+    if meeting.get("circulated"):
+        out.print(f"circulated {meeting['circulated']['at'][:10]}; comments until {meeting['circulated']['window_ends']}")
+    endorsements = Table(title="Endorsements and objections")
+    for column in ("attendee", "answer", "objections"):
+        endorsements.add_column(column)
+    objections = store.find(shard(meeting["id"]), "objections")
+    for endorsement in store.find(shard(meeting["id"]), "endorsements"):
+        theirs = "; ".join(f"{o['item'] or '?'}: {o['change']}" for o in objections if o["person"] == endorsement["person"])
+        endorsements.add_row(endorsement["person"], endorsement["status"], theirs)
+    out.print(endorsements)
+    review = meeting.get("objection_review")
+    if review:
+        out.print(f"objections: {len(review['numbers'])}, " + (f"{len(review['accepted'])} accepted by the director" if review["decided"] else "waiting for the director"))
+    return 0
+
+
+def _followups(arguments: argparse.Namespace) -> int:
+    from .meetings.followups import SHARD, STATUS_WORDS
+
+    store = _office(arguments).office.store
+    actions = sorted(store.find(SHARD, "actions", None if arguments.all else lambda a: a["status"] != "done"), key=lambda a: (a["due"] or "", a["id"]))
+    table = Table(title="Follow-ups (แบบฟอร์มติดตามงาน)")
+    for column in ("action", "meeting / item", "group", "what", "due", "status", "last report"):
+        table.add_column(column)
+    for action in actions:
+        due = thai_date(datetime.fromisoformat(action["due"]), "short") if action["due"] else "-"
+        last = action["reports"][-1]["note"] if action["reports"] else ""
+        table.add_row(action["id"], f"{action['meeting']} {action['item']}", action["group"], action["what"], due, STATUS_WORDS[action["status"]], last)
+    Console().print(table)
+    return 0
 
 
 def _meeting_list(arguments: argparse.Namespace) -> int:
@@ -313,6 +403,25 @@ def _demo(arguments: argparse.Namespace) -> int:
     from .demo import run_demo
 
     return run_demo(arguments.dir, console)
+
+
+def _archive(arguments: argparse.Namespace) -> int:
+    """The meeting's file; exit 1 when any file failed its check, so a script never burns a bad CD."""
+    from .archive import export_meeting
+
+    service = _office(arguments)
+    store = service.office.store
+    result = export_meeting(store, arguments.meeting, arguments.out or store.root / "archive", iso=arguments.iso,
+                            directory=service.office.directory)
+    out = Console()
+    out.print(f"folder: {result.folder}")
+    if result.iso:
+        out.print(f"ISO:    {result.iso} ({result.iso.stat().st_size / 1e6:.1f} MB)" if result.iso.exists() else f"ISO:    {result.iso} (not written)")
+    out.print(", ".join(f"{section}: {count}" for section, count in result.counts.items()))
+    out.print(f"{result.files} files, {result.bytes / 1e6:.1f} MB, in {result.seconds:.1f} s")
+    for problem in result.problems:
+        console.print(f"[bold red]problem:[/] {problem}")
+    return 1 if result.problems else 0
 
 
 if __name__ == "__main__":

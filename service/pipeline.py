@@ -15,12 +15,13 @@ import logging
 from functools import partial
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Callable
+from typing import Callable, Iterable
 
 from .mail.message import InboundMessage, MalformedMessage
 from .mail.outbox import Outbox
 from .mail.source import Fetched, Source
 from .meetings import Office, Outcome
+from .meetings.meeting import MeetingError, meeting_for_key
 from .meetings.receipts import receive
 from .store import StoreError, Transaction
 from .understand import Context, Verdict, understand
@@ -113,8 +114,9 @@ class Pipeline:
         is written, and the caller quarantines the message instead.
         """
         status = QUARANTINED if reason else PROCESSED
+        meetings = sorted(outcome.meetings() | self._meeting_of_key(verdict))
         with self.store.transaction() as transaction:
-            queued = write_outcome(transaction, self.outbox, outcome, now)
+            queued = write_outcome(transaction, self.outbox, outcome, now, meetings)
             transaction.put(log_shard(identity), "messages", identity, {
                 "identity": identity,
                 "received_at": now.isoformat(),
@@ -130,12 +132,22 @@ class Pipeline:
                 "verdict": verdict.to_dict() if verdict else None,
                 "for_clerk": outcome.for_clerk,
                 "queued": queued,
+                "meetings": meetings,
             })
         log.info("%s %s: %s%s", status, identity, verdict.kind if verdict else "-", f" ({reason})" if reason else "")
         return Handled(
             identity, status, verdict.kind if verdict else "", verdict.rule if verdict else "", reason,
             for_clerk=outcome.for_clerk, queued=tuple(queued),
         )
+
+    def _meeting_of_key(self, verdict: Verdict | None) -> set[str]:
+        """The meeting a reply key names, so an answer nobody could place is still filed with its meeting."""
+        if verdict is None or verdict.reply_key is None:
+            return set()
+        try:
+            return {meeting_for_key(self.store, verdict.reply_key.meeting)}
+        except MeetingError:
+            return set()
 
     def _file_attachments(self, message: InboundMessage | None) -> list[dict[str, str]]:
         if message is None:
@@ -146,11 +158,16 @@ class Pipeline:
         ]
 
 
-def write_outcome(transaction: Transaction, outbox: Outbox, outcome: Outcome, now: datetime) -> list[str]:
-    """Add an outcome's documents and mail to a transaction; return the queued Message-IDs."""
+def write_outcome(transaction: Transaction, outbox: Outbox, outcome: Outcome, now: datetime, meetings: Iterable[str] = ()) -> list[str]:
+    """Add an outcome's documents and mail to a transaction; return the queued Message-IDs.
+
+    Each message is tagged with the meetings the outcome concerns, so a meeting's
+    archive finds every message it sent.
+    """
     for shard, table, key, document in outcome.documents:
         transaction.put(shard, table, key, document)
-    return [outbox.queue(transaction, outgoing, now) for outgoing in outcome.outgoing]
+    tags = sorted(outcome.meetings() | set(meetings))
+    return [outbox.queue(transaction, outgoing, now, tags) for outgoing in outcome.outgoing]
 
 
 def _quarantine_reason(verdict: Verdict) -> str:

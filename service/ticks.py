@@ -12,7 +12,8 @@ from datetime import datetime
 from typing import Any
 
 from .mail.outbox import Outbox
-from .meetings import Office
+from .meetings import Office, Outcome
+from .meetings.followups import SHARD, reminders_due
 from .meetings.agenda import AgendaRules, load_agenda_rules
 from .meetings.meeting import all_meetings, load, shard
 from .meetings.steps import ACTIONS, StepContext
@@ -39,6 +40,12 @@ def run_due_steps(office: Office, outbox: Outbox, now: datetime) -> list[str]:
             raise
         except Exception:  # a broken step stops its own meeting's timeline this tick, never the daemon
             log.exception("meeting %s: a step failed; it stays due and is tried again next tick", meeting["id"])
+    try:
+        remind_follow_ups(office, outbox, now)
+    except StoreError:
+        raise
+    except Exception:
+        log.exception("follow-up reminders failed; they are tried again next tick")
     return done
 
 
@@ -54,7 +61,7 @@ def _run_steps(office: Office, outbox: Outbox, timeline: Timeline, agenda_rules:
         context = StepContext(
             office=office,
             agenda_rules=agenda_rules,
-            approvers=timeline.kind(meeting["kind"]).approvers,
+            kind=timeline.kind(meeting["kind"]),
             group_order=group_order,
             items=office.store.find(shard(meeting["id"]), "items"),
             answers={a["group"]: a for a in office.store.find(shard(meeting["id"]), "answers")},
@@ -62,18 +69,31 @@ def _run_steps(office: Office, outbox: Outbox, timeline: Timeline, agenda_rules:
             now=now,
         )
         outcome = action(meeting, context)
-        if outcome is None:
+        if outcome is None or (not outcome.done and not (outcome.documents or outcome.outgoing)):
             break  # not ready (e.g. no approved agenda yet): later steps wait too
         key = (shard(meeting["id"]), "meeting", "meeting")
         changed = [d for s, t, k, d in outcome.documents if (s, t, k) == key]
         outcome.documents = [entry for entry in outcome.documents if entry[:3] != key]
         meeting = {**(changed[-1] if changed else meeting)}
-        meeting["done"] = {**meeting["done"], step.name: now.isoformat()}
+        if outcome.done:
+            meeting["done"] = {**meeting["done"], step.name: now.isoformat()}
         if outcome.for_clerk:
             meeting["for_clerk"] = [*meeting.get("for_clerk", []), {"step": step.name, "note": outcome.for_clerk, "at": now.isoformat()}]
         with office.store.transaction() as transaction:
-            write_outcome(transaction, outbox, outcome, now)
+            write_outcome(transaction, outbox, outcome, now, [meeting["id"]])
             transaction.put(*key, meeting)
+        if not outcome.done:
+            log.info("meeting %s: %s waits (%d messages queued)", meeting["id"], step.name, len(outcome.outgoing))
+            break
         log.info("meeting %s: %s done (%d messages queued)", meeting["id"], step.name, len(outcome.outgoing))
         done.append(f"{meeting['id']}:{step.name}")
     return done
+
+
+def remind_follow_ups(office: Office, outbox: Outbox, now: datetime) -> int:
+    """Remind each group of its follow-ups as their due dates near and pass; each reminder in its own transaction."""
+    due = reminders_due(office, now.date())
+    for action, reminder in due:
+        with office.store.transaction() as transaction:
+            write_outcome(transaction, outbox, Outcome(documents=[(SHARD, "actions", action["id"], action)], outgoing=[reminder]), now, [action["meeting"]])
+    return len(due)

@@ -8,16 +8,11 @@ Dovecot mailbox, where the test reads what they received).
 
 from __future__ import annotations
 
-import email
-import email.policy
 import io
 import os
-import re
 import subprocess
 import sys
-import uuid
 from datetime import datetime, timedelta
-from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -26,11 +21,10 @@ from email.message import EmailMessage
 from icalendar import Calendar
 from pypdf import PdfReader
 
-from helpers import DIRECTORY, ENV, message, write_config
+from helpers import ENV, message
+from worlds import Clock, make_world, outgoing, reply, run
 from service.commands import apply
-from service.config import load
-from service.daemon import Daemon, build, make_sender, make_source
-from service.mail.maildir import deliver
+from service.daemon import build
 from service.meetings.clerk import HANDLERS
 from service.meetings.meeting import load as load_meeting, shard
 
@@ -38,80 +32,9 @@ BANGKOK = ZoneInfo("Asia/Bangkok")
 START = datetime(2026, 12, 16, 9, tzinfo=BANGKOK)
 
 
-class Clock:
-    def __init__(self, now: datetime) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
-
-
-class Embedded:
-    """The embedded default: mail in through a Maildir, out into .eml files."""
-
-    def __init__(self, tmp_path: Path) -> None:
-        self.config = write_config(tmp_path, 'kind = "maildir"\npath = "mailbox"', 'kind = "file"\npath = "outgoing"')
-
-    def address(self, local: str) -> str:
-        """The sample directory's address for a local part (policy → policy@office.example.go.th)."""
-        return next(a for a in re.findall(r'"([^"@]+@[^"]+)"', DIRECTORY.read_text(encoding="utf-8")) if a.startswith(local + "@"))
-
-    def clerk(self) -> str:
-        return "clerk@office.test"
-
-    def deliver(self, settings, raw: bytes) -> None:
-        deliver(settings.source.path, raw, "reply")
-
-    def received(self, settings, address: str) -> list[bytes]:
-        return [path.read_bytes() for path in sorted(settings.sender.path.glob("*.eml"))]
-
-
-class Servers:
-    """Real servers: the sample directory moved to the test domains, every address a Dovecot user."""
-
-    def __init__(self, tmp_path: Path, mail_servers) -> None:
-        self.dovecot, self.postfix = mail_servers
-        tag = uuid.uuid4().hex[:6]
-        text = DIRECTORY.read_text(encoding="utf-8")
-        self.addresses = {}
-        for address in set(re.findall(r'"([^"@]+@[^"]+)"', text)):
-            local, domain = address.split("@")
-            moved = f"{local}-{tag}@{'office.test' if 'office' in domain else 'school.test'}"
-            self.addresses[local] = moved
-            text = text.replace(f'"{address}"', f'"{moved}"')
-        self.mailbox, self._clerk = f"meeting-{tag}@office.test", f"clerk-{tag}@office.test"
-        for address in (*self.addresses.values(), self.mailbox, self._clerk):
-            self.dovecot.add_user(address)
-        directory = tmp_path / "directory.toml"
-        directory.write_text(text, encoding="utf-8")
-        self.config = write_config(
-            tmp_path,
-            f'kind = "imap"\nhost = "{self.dovecot.host}"\nport = {self.dovecot.imap_port}\nsecurity = "none"\nusername = "{self.mailbox}"',
-            f'kind = "smtp"\nhost = "{self.postfix.host}"\nport = {self.postfix.smtp_port}\nsecurity = "none"',
-            directory=directory,
-        )
-        self.config.write_text(self.config.read_text().replace("meeting@office.test", self.mailbox).replace("clerk@office.test", self._clerk))
-
-    def address(self, local: str) -> str:
-        return self.addresses[local]
-
-    def clerk(self) -> str:
-        return self._clerk
-
-    def deliver(self, settings, raw: bytes) -> None:
-        self.dovecot.append(self.mailbox, raw)
-
-    def received(self, settings, address: str) -> list[bytes]:
-        self.postfix.wait_for_queue_empty()
-        return self.dovecot.messages(address)
-
-
 @pytest.fixture(params=["embedded", "servers"])
 def office(request, tmp_path, monkeypatch):
-    for name, value in ENV.items():
-        monkeypatch.setenv(name, value)
-    world = Embedded(tmp_path) if request.param == "embedded" else Servers(tmp_path, request.getfixturevalue("mail_servers"))
-    settings = load(world.config)
+    settings, world = make_world(request, tmp_path, monkeypatch)
     clock = Clock(datetime(2026, 11, 20, 8, tzinfo=BANGKOK))
     service = build(settings, clock=clock)
     said = apply(service.office, service.outbox, HANDLERS, "meeting_new", {
@@ -122,30 +45,6 @@ def office(request, tmp_path, monkeypatch):
     assert said == "opened meeting sa2569-11 with 3 attendees"
     service.office.store.close()
     return settings, clock, world
-
-
-def run(settings, clock, day: datetime | None = None):
-    if day:
-        clock.now = day
-    daemon = Daemon(build(settings, clock=clock), make_source(settings), make_sender(settings))
-    daemon.run(once=True)
-    return daemon.handled
-
-
-def outgoing(world, settings, to: str, subject_part: str = ""):
-    """What `to` received from the service (the embedded default keeps all outgoing mail in one folder)."""
-    found = []
-    for raw in world.received(settings, to):
-        mail = email.message_from_bytes(raw, policy=email.policy.default)
-        if to in mail["To"] and subject_part in mail["Subject"]:
-            found.append(mail)
-    return found
-
-
-def reply(world, settings, to_mail, sender: str, text: str, subject: str | None = None, attachments=()):
-    raw = message(sender=sender, subject=subject or f"Re: {to_mail['Subject']}", text=text, attachments=attachments,
-                  headers=(("In-Reply-To", to_mail["Message-ID"]), ("References", to_mail["Message-ID"])))
-    world.deliver(settings, raw)
 
 
 def meeting(settings, clock):

@@ -6,11 +6,15 @@ local Maildir and a folder of outgoing .eml files:
 1. The mail loop: the sample messages in `messages/` (Thai and English: an
    agenda item with a PDF, free-text and calendar answers, a delegation, an
    out-of-office reply, a bounce, an unknown sender, a broken message).
-2. A meeting's first half in simulated time (`meeting.yaml`): the clerk opens
+2. A meeting's whole life in simulated time (`meeting.yaml`): the clerk opens
    a meeting, the call for items goes out, groups submit (one revised, one
    late, one "nothing this time", one stranger), reminders go out, the agenda
    is assembled and goes up the approval chain, is returned with comments,
-   redrafted and approved.
+   redrafted and approved; invitations go out and are answered; after the
+   meeting the clerk's notes come in, the brief resolutions are approved and
+   circulated, an attendee objects, an order is signed and numbered, a group
+   reports progress, the director accepts the objection, the minutes are
+   approved; and the meeting's file is archived (folder, index and ISO image).
 
 It shows what the service understood and did, and where everything is.
 """
@@ -36,6 +40,8 @@ from ..config import DEFAULT_CONFIG, Settings, load, write_starter
 from ..daemon import Daemon, build, make_sender, make_source
 from ..mail.maildir import deliver
 from ..meetings.clerk import HANDLERS
+from ..archive import export_meeting
+from ..meetings.approvals import drafts_of
 from ..meetings.invitations import attendance_table
 from ..meetings.meeting import load as load_meeting
 from ..pipeline import Handled
@@ -44,6 +50,8 @@ HERE = Path(__file__).parent
 MESSAGES = HERE / "messages"
 #: A one-page Thai PDF that the demo's submissions carry, so the agenda pack has real pages.
 SAMPLE_PDF = HERE / "attachments" / "แผนปฏิบัติการ.pdf"
+#: The demo plays the meeting's life up to this many days after the meeting day.
+LAST_DAY = 19
 
 
 class SimulatedClock:
@@ -61,7 +69,9 @@ def run_demo(folder: Path | None, console: Console) -> int:
     write_starter(folder, "สำนักงานเขตพื้นที่การศึกษาประถมศึกษาตัวอย่าง เขต ๑", "meeting@office.example.go.th", "clerk@office.example.go.th")
     settings = load(folder / DEFAULT_CONFIG)
     mail_loop(settings, console)
-    meeting_id = first_half_of_a_meeting(settings, console)
+    meeting_id = a_meeting(settings, console)
+    office = build(settings, exclusive=False).office
+    archived = export_meeting(office.store, meeting_id, folder / "archive", iso=True, directory=office.directory)
     outgoing = sorted(settings.sender.path.glob("*.eml"))
     console.print(
         f"\nThe office folder:      {folder}\n"
@@ -69,6 +79,8 @@ def run_demo(folder: Path | None, console: Console) -> int:
         f"Outgoing mail ({len(outgoing)} .eml): {settings.sender.path}\n"
         f"Handled messages:       {settings.source.path / '.Processed' / 'cur'}\n"
         f"Quarantine:             {settings.source.path / '.Quarantine' / 'cur'}\n"
+        f"The meeting's archive:  {archived.folder} ({archived.files} files, {archived.bytes / 1e6:.1f} MB; "
+        f"CD image {archived.iso.name}, exported in {archived.seconds:.1f} s)\n"
         f"Try: secretary -c {folder / DEFAULT_CONFIG} meeting show {meeting_id}\n"
         f"     secretary explain {MESSAGES / '03-attendance-thai-delegate.eml'}"
     )
@@ -92,8 +104,8 @@ def mail_loop(settings: Settings, console: Console) -> None:
     console.print(table)
 
 
-def first_half_of_a_meeting(settings: Settings, console: Console) -> str:
-    """Act two: a meeting from the call for items to the approved agenda, day by day in simulated time."""
+def a_meeting(settings: Settings, console: Console) -> str:
+    """Act two: a meeting from the call for items to its approved minutes, day by day in simulated time."""
     script = yaml.safe_load((HERE / "meeting.yaml").read_text(encoding="utf-8"))
     zone = ZoneInfo(settings.office.timezone)
     today = datetime.now(zone).replace(hour=8, minute=0, second=0, microsecond=0)
@@ -111,7 +123,7 @@ def first_half_of_a_meeting(settings: Settings, console: Console) -> str:
     table = Table(title=f"Act 2 — meeting {meeting_id}, day by day (T = {start.date().isoformat()})")
     for column in ("day", "what happened"):
         table.add_column(column)
-    for offset in range(-21, 0):
+    for offset in range(-21, LAST_DAY + 1):
         clock.now = start.replace(hour=8) + timedelta(days=offset)
         for entry in (e for e in script["mail"] if e["day"] == offset):
             deliver(settings.source.path, _reply(settings, entry, clock.now), "demo")
@@ -124,8 +136,7 @@ def first_half_of_a_meeting(settings: Settings, console: Console) -> str:
             service.office.store.close()
         done = [step for step, at in _meeting(settings, meeting_id)["done"].items() if at.startswith(clock.now.date().isoformat())]
         if events or done:
-            table.add_row(f"T{offset}", "\n".join([*(f"step: {s}" for s in done), *events]))
-    Daemon(build(settings, clock=clock), make_source(settings), make_sender(settings)).run(once=True)
+            table.add_row(f"T{offset:+d}" if offset else "T", "\n".join([*(f"step: {s}" for s in done), *events]))
     console.print(table)
     draft = _meeting(settings, meeting_id)["drafts"][-1]
     console.print(f"Draft {draft['version']} of the agenda: {draft['status']} by " + ", ".join(a["by"] + (" (on paper)" if a["on_paper"] else "") for a in draft["answers"]))
@@ -133,6 +144,10 @@ def first_half_of_a_meeting(settings: Settings, console: Console) -> str:
     console.print(f"Its papers ({papers}) are in {settings.store / 'meetings' / meeting_id / 'documents'}")
     service = build(settings, exclusive=False)
     console.print(attendance_table(service.office, _meeting(settings, meeting_id)))
+    meeting = _meeting(settings, meeting_id)
+    for paper in ("resolutions", "minutes", *sorted(p for p in meeting.get("papers", {}) if p.startswith("order"))):
+        for draft in drafts_of(meeting, paper)[-1:]:
+            console.print(f"{draft['title']}: {draft['status']}" + (f" (ที่ {draft['number']})" if draft.get("number") else ""))
     return meeting_id
 
 
@@ -166,6 +181,8 @@ def _reply(settings: Settings, entry: dict, now: datetime) -> bytes:
         mail.add_alternative(_calendar_reply(answered, entry), subtype="calendar", params={"method": "REPLY"})
     if entry.get("attachment"):
         mail.add_attachment(SAMPLE_PDF.read_bytes(), maintype="application", subtype="pdf", filename=entry["attachment"])
+    if entry.get("notes"):
+        mail.add_attachment(entry["notes"].encode("utf-8"), maintype="text", subtype="plain", filename="บันทึกการประชุม.txt")
     return mail.as_bytes()
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from pythainlp.util import arabic_digit_to_thai_digit, thai_strftime
+from pythainlp.util import arabic_digit_to_thai_digit, thai_digit_to_arabic_digit, thai_strftime
 
 FORMATS = {
     "date": "%-d %B %Y",
@@ -29,6 +29,11 @@ def thai_date(value: date | datetime, form: str = "date", thai_digits: bool = Fa
 def thai_digits(value: object) -> str:
     """Arabic digits in a text turned into Thai digits (๐–๙)."""
     return arabic_digit_to_thai_digit(str(value))
+
+
+def arabic_digits(value: object) -> str:
+    """Thai digits in a text turned into Arabic ones, so "ข้อ ๒" and "ข้อ 2" read the same."""
+    return thai_digit_to_arabic_digit(str(value))
 
 
 def digits(value: object, thai: bool) -> str:

@@ -97,7 +97,10 @@ class Composer:
             message.add_alternative(outgoing.calendar, subtype="calendar", charset="utf-8", params={"method": outgoing.calendar_method})
         for attachment in outgoing.attachments:
             maintype, _, subtype = attachment.content_type.partition("/")
-            message.add_attachment(attachment.data, maintype=maintype, subtype=subtype, filename=attachment.filename)
+            if maintype == "text":  # named UTF-8, or a client would read Thai as its own default charset
+                message.add_attachment(attachment.data.decode("utf-8"), subtype=subtype, charset="utf-8", filename=attachment.filename)
+            else:
+                message.add_attachment(attachment.data, maintype=maintype, subtype=subtype, filename=attachment.filename)
         if outgoing.calendar:
             message.add_attachment(outgoing.calendar.encode("utf-8"), maintype="application", subtype="ics", filename="invite.ics")
         return message_id, message.as_bytes()

@@ -55,8 +55,10 @@ class Outbox:
         self.composer = composer
         self.envelope_sender = envelope_sender
 
-    def queue(self, transaction: Transaction, outgoing: Outgoing, now: datetime) -> str:
+    def queue(self, transaction: Transaction, outgoing: Outgoing, now: datetime, meetings: list[str] | None = None) -> str:
         """Render `outgoing` and add it to `transaction`; return its Message-ID.
+
+        `meetings` names the meetings the message belongs to (for their archives).
 
         The rendered bytes are written as a content-addressed file first; if
         the transaction then fails, that file is an orphan and harmless.
@@ -73,6 +75,7 @@ class Outbox:
             "attempts": 0,
             "next_attempt_at": now.isoformat(),
             "last_error": "",
+            "meetings": meetings or [],
         })
         return message_id
 

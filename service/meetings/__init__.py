@@ -19,11 +19,20 @@ from ..store import Store
 
 @dataclass
 class Outcome:
-    """What a message or a step changes: documents to store, mail to send, and a word for the clerk."""
+    """What a message or a step changes: documents to store, mail to send, and a word for the clerk.
+
+    A timeline step whose outcome is not `done` has its effects written (a
+    reminder, say) but stays due: it waits for something, such as the clerk's notes.
+    """
 
     documents: list[tuple[str, str, str, dict[str, Any]]] = field(default_factory=list)
     outgoing: list[Outgoing] = field(default_factory=list)
     for_clerk: str = ""
+    done: bool = True
+
+    def meetings(self) -> set[str]:
+        """The meetings whose shards this outcome writes: what its mail and its message belong to."""
+        return {shard.split("/")[1] for shard, *_ in self.documents if shard.startswith("meetings/") and shard.count("/") >= 2}
 
 
 @dataclass(frozen=True)

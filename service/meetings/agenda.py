@@ -153,11 +153,14 @@ def intake(items: dict[str, dict[str, Any]], group: Entry, submission: Submissio
     }
 
 
-def assemble(items: list[dict[str, Any]], directory: Directory, rules: AgendaRules, group_order: list[str]) -> list[dict[str, Any]]:
+def assemble(items: list[dict[str, Any]], directory: Directory, rules: AgendaRules, group_order: list[str],
+             carried: dict[int, list[dict[str, Any]]] | None = None) -> list[dict[str, Any]]:
     """The agenda in its standard sections, groups' items numbered by the office's order of groups.
 
     Returns the structure the documents render: sections 1–6, each with
     entries per group (4.1 กลุ่มอำนวยการ) holding the items (4.1.1 …).
+    `carried` are entries the previous meeting hands on (its minutes under 2,
+    its open follow-ups under 3); they come first in their sections.
     """
     accepted = [item for item in items if item["status"] in ("submitted", "accepted")]
     numbers = sorted({n for n, _ in rules.fixed} | {s.number for s in rules.sections.values()})
@@ -167,8 +170,8 @@ def assemble(items: list[dict[str, Any]], directory: Directory, rules: AgendaRul
     for number in numbers:
         section_items = [item for item in accepted if by_number.get(number) == item["section"]]
         groups = sorted({item["group"] for item in section_items}, key=lambda g: (group_order.index(g) if g in group_order else len(group_order), g))
-        entries = []
-        for group_number, group_id in enumerate(groups, start=1):
+        entries = [{**entry, "number": f"{number}.{n}"} for n, entry in enumerate((carried or {}).get(number, []), start=1)]
+        for group_number, group_id in enumerate(groups, start=len(entries) + 1):
             group = directory.get(group_id)
             mine = sorted((i for i in section_items if i["group"] == group_id), key=lambda i: i["submitted_at"])
             entries.append({

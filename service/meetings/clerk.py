@@ -13,7 +13,9 @@ from typing import Any
 from ..documents.thai import thai_date
 from . import Office, Outcome
 from .agenda import assemble, load_agenda_rules
-from .approvals import chain, record_answer, start_chain
+from .approvals import AGENDA, chain, purpose_of, start_chain
+from . import minutes
+from .continuity import carried_over
 from .papers import with_new_draft
 from .invitations import announce_change
 from .meeting import INDEX, MeetingError, NewMeeting, create, load, shard, summary
@@ -29,11 +31,16 @@ def new_meeting(office: Office, arguments: dict[str, Any], now: datetime) -> tup
 
 
 def approve(office: Office, arguments: dict[str, Any], now: datetime) -> tuple[Outcome, str]:
-    """Record an approval (or a return) given on paper, marked as such."""
+    """Record an approval (or a return) given on paper, marked as such; `paper` names which (the agenda by default)."""
+    from .receipts import answer_paper
+
     meeting = load(office.store, arguments["meeting"])
-    outcome = record_answer(office, meeting, arguments["by"], arguments["approved"], arguments.get("comments", ""), now, on_paper=True)
+    paper = arguments.get("paper") or AGENDA
+    purpose = "decide" if paper == "objections" else purpose_of(paper)
+    outcome = answer_paper(office, meeting, arguments["by"], purpose, arguments["approved"], arguments.get("comments", ""), now, on_paper=True)
     word = "approval" if arguments["approved"] else "return"
-    return outcome, f"recorded the paper {word} by {arguments['by']} on {meeting['id']}"
+    on = meeting["id"] if paper == AGENDA else f"the {paper} of {meeting['id']}"
+    return outcome, f"recorded the paper {word} by {arguments['by']} on {on}"
 
 
 def new_draft(office: Office, arguments: dict[str, Any], now: datetime) -> tuple[Outcome, str]:
@@ -42,7 +49,7 @@ def new_draft(office: Office, arguments: dict[str, Any], now: datetime) -> tuple
     rules = load_agenda_rules(office.rules / "agenda.yaml")
     order = arguments.get("group_order") or [g.id for g in office.directory.of_kind("group")]
     items = office.store.find(shard(meeting["id"]), "items")
-    meeting = with_new_draft(office, meeting, assemble(items, office.directory, rules, order), items, now)
+    meeting = with_new_draft(office, meeting, assemble(items, office.directory, rules, order, carried_over(office, meeting)), items, now)
     version = meeting["drafts"][-1]["version"]
     if "approvals" not in meeting["done"]:
         return Outcome(documents=[(shard(meeting["id"]), "meeting", "meeting", meeting)]), f"draft {version} of {meeting['id']} made"
@@ -107,5 +114,16 @@ def _shown(value: str) -> str:
         return value
 
 
+def import_notes(office: Office, arguments: dict[str, Any], now: datetime) -> tuple[Outcome, str]:
+    """The clerk's notes from a file: the brief resolutions (or the minutes) drafted and sent up the chain."""
+    meeting = load(office.store, arguments["meeting"])
+    kind = load_timeline(office.rules / "timeline.yaml").kind(meeting["kind"])
+    outcome, understood = minutes.import_notes(office, meeting, arguments["text"], arguments["source"], kind, now)
+    problems = "".join(f"\n  - {p}" for p in understood["notes_problems"])
+    said = (f"notes of {meeting['id']}: {understood['notes_items']} item(s), "
+            f"{understood['notes_resolutions']} resolution(s), {understood['notes_actions']} action(s)")
+    return outcome, said + (f"; {outcome.for_clerk}" if outcome.for_clerk else "") + (f"; could not read:{problems}" if problems else "")
+
+
 HANDLERS = {"meeting_new": new_meeting, "approve": approve, "new_draft": new_draft, "decide_late": decide_late, "edit_item": edit_item, "change_meeting": change_meeting,
-            "cancel_meeting": cancel_meeting}
+            "cancel_meeting": cancel_meeting, "import_notes": import_notes}

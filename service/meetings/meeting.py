@@ -116,5 +116,10 @@ def all_meetings(store: Store) -> list[dict[str, Any]]:
     return sorted(store.find(INDEX, "meetings"), key=lambda m: m["start"])
 
 
+def title_of(meeting: dict[str, Any]) -> str:
+    """How people name a meeting: its title and ครั้งที่ number/year."""
+    return f"{meeting['title']} ครั้งที่ {meeting['number']}/{meeting['year_be']}"
+
+
 def summary(document: dict[str, Any]) -> dict[str, Any]:
     return {key: document[key] for key in ("id", "kind", "title", "number", "year_be", "start", "place", "status")}

@@ -17,6 +17,7 @@ import yaml
 
 from ..documents.environment import environment
 from . import Office
+from .approvals import AGENDA, drafts_of, with_drafts
 
 
 def with_new_draft(office: Office, meeting: dict[str, Any], agenda: list[dict[str, Any]], items: list[dict[str, Any]], now: datetime) -> dict[str, Any]:
@@ -58,6 +59,8 @@ def pack_attachments(office: Office, agenda: list[dict[str, Any]], items: list[d
     by_id = {item["id"]: item for item in items}
     found, unreadable = [], []
     for entry in _items_in_order(agenda):
+        if entry.get("pdf"):  # the previous meeting's minutes, to be endorsed
+            found.append((f"{entry['number']} {entry['title']}", office.store.root / entry["pdf"]))
         for attachment in by_id.get(entry.get("item"), {}).get("attachments", []):
             path = office.store.root / attachment["file"]
             if not attachment["name"].lower().endswith(".pdf"):
@@ -73,7 +76,7 @@ def pack_attachments(office: Office, agenda: list[dict[str, Any]], items: list[d
 
 def _items_in_order(entries: list[dict[str, Any]]):
     for entry in entries:
-        if entry.get("item"):
+        if entry.get("item") or entry.get("pdf"):
             yield entry
         yield from _items_in_order(entry.get("entries", []))
 
@@ -114,3 +117,38 @@ def _addressees(office: Office, meeting: dict[str, Any]) -> str:
     if len(people) == 1 and people[0]:
         return people[0].position or people[0].name
     return "ผู้เข้าร่วมประชุมทุกท่าน"
+
+
+def render_paper(office: Office, meeting: dict[str, Any], name: str, context: dict[str, Any]) -> dict[str, str]:
+    """Render any document template into the meeting's folder; its `<name>_pdf` and `<name>_docx` paths, relative to the store.
+
+    The context adds to what every paper gets (the office, the meeting with its chair and secretary).
+    """
+    from ..documents.render import render_document  # WeasyPrint loads only when rendering
+
+    full = {**papers_context(office, meeting, [], datetime.fromisoformat(meeting["start"])), **context}
+    files = render_document(name, full, office.store.root / "meetings" / meeting["id"] / "documents", office.templates)
+    root = office.store.root
+    return {f"{name}_pdf": str(files.pdf.relative_to(root)), f"{name}_docx": str(files.docx.relative_to(root))}
+
+
+def new_draft(office: Office, meeting: dict[str, Any], paper: str, template: str, context: dict[str, Any], now: datetime) -> dict[str, Any]:
+    """The meeting with the next draft of a paper (brief resolutions, minutes, an order), rendered from `template`."""
+    drafts = drafts_of(meeting, paper)
+    draft = {"version": len(drafts) + 1, "at": now.isoformat(), "status": "draft", "title": context["paper_title"],
+             "record": (meeting.get("records") or [{}])[-1].get("version"), "papers": render_paper(office, meeting, template, context)}
+    return with_drafts(meeting, paper, [*drafts, draft])
+
+
+def approved_agenda(meeting: dict[str, Any]) -> list[dict[str, Any]]:
+    """The agenda the meeting followed: the approved draft, else the newest."""
+    drafts = drafts_of(meeting, AGENDA)
+    approved = [d for d in drafts if d["status"] == "approved"]
+    return (approved or drafts or [{"agenda": []}])[-1]["agenda"]
+
+
+def agenda_entries(agenda: list[dict[str, Any]]):
+    """Every numbered entry of an agenda, sections included, depth first, numbers as text."""
+    for entry in agenda:
+        yield {**entry, "number": str(entry["number"])}
+        yield from agenda_entries(entry.get("entries", []))

@@ -17,10 +17,14 @@ from ..mail.compose import AUTO_REPLIED, Outgoing
 from ..mail.message import InboundMessage
 from ..understand import Verdict
 from . import Office, Outcome
-from .approvals import ApprovalError, record_answer
+from ..understand.notes import notes_text
+from .approvals import PURPOSE, ApprovalError, paper_of, record_answer
+from .followups import receive_progress
 from .intake import receive_submission
 from .invitations import receive_attendance
 from .meeting import MeetingError, load, meeting_for_key
+from .minutes import after_approval, decide_objections, receive_notes, receive_objection
+from .timeline import load_timeline
 
 
 def receive(office: Office, message: InboundMessage, verdict: Verdict, files: list[dict[str, str]], now: datetime) -> Outcome:
@@ -38,7 +42,7 @@ def receive(office: Office, message: InboundMessage, verdict: Verdict, files: li
             }))
     if verdict.automatic:
         return outcome
-    if verdict.sender is None:
+    if verdict.sender is None and not (verdict.kind == "notes" and message.sender.lower() == office.clerk.lower()):
         outcome.for_clerk = f"from {message.sender}, who is not in the directory; filed and not acted on"
         return outcome
     understood: dict[str, Any] = {}
@@ -48,8 +52,12 @@ def receive(office: Office, message: InboundMessage, verdict: Verdict, files: li
         outcome, understood = receive_attendance(office, message.identity, message.sender, verdict, now)
     elif verdict.kind == "approval":
         outcome = receive_approval(office, verdict, now)
-        if outcome.for_clerk:
+        if outcome.for_clerk and not outcome.documents:
             understood = {"kind": "unknown"}  # not recorded: say only that the clerk will read it
+    elif verdict.kind in ("notes", "objection"):
+        outcome, understood = _about_the_record(office, message, verdict, now)
+    elif verdict.kind == "progress":
+        outcome, understood = receive_progress(office, verdict, message.identity, now)
     elif verdict.kind == "unknown":
         outcome.for_clerk = "no rule recognised this message"
     if not must_not_answer(message, office.mailbox):
@@ -58,17 +66,47 @@ def receive(office: Office, message: InboundMessage, verdict: Verdict, files: li
 
 
 def receive_approval(office: Office, verdict: Verdict, now: datetime) -> Outcome:
-    """An approver's answer counts only through the key sent to that very person; anything else goes to the clerk."""
+    """An approver's answer counts only through the key sent to that very person; anything else goes to the clerk.
+
+    The key says which paper it answers (`appr`, `appr_minutes`, …), or that it
+    is the director's decision on the objections (`decide`).
+    """
     key = verdict.reply_key
-    if key is None or key.purpose != "appr" or not verdict.key_matches_sender:
+    if key is None or key.purpose.split("_")[0] not in (PURPOSE, "decide") or not verdict.key_matches_sender:
         return Outcome(for_clerk="an answer about a draft that did not come from the approver it was sent to")
     if verdict.approval is None:
         return Outcome(for_clerk="an approver's reply that says neither approve nor return: the clerk reads it")
     try:
         meeting = load(office.store, meeting_for_key(office.store, key.meeting))
-        return record_answer(office, meeting, verdict.sender.id, verdict.approval.approved, verdict.approval.comments, now)
+        return answer_paper(office, meeting, verdict.sender.id, key.purpose, verdict.approval.approved, verdict.approval.comments, now)
     except (ApprovalError, MeetingError) as error:
         return Outcome(for_clerk=f"an approver's answer that could not be recorded: {error}")
+
+
+def answer_paper(office: Office, meeting: dict[str, Any], person: str, purpose: str, approved: bool, comments: str,
+                 now: datetime, on_paper: bool = False) -> Outcome:
+    """Record an answer on a paper (by e-mail or on paper) and do what its approval sets going."""
+    if purpose == "decide":
+        return decide_objections(office, meeting, person, approved, comments, now, on_paper)
+    paper = paper_of(purpose)
+    kind = load_timeline(office.rules / "timeline.yaml").kind(meeting["kind"])
+    return after_approval(office, record_answer(office, meeting, person, approved, comments, now, on_paper, paper), paper, kind, now)
+
+
+def _about_the_record(office: Office, message: InboundMessage, verdict: Verdict, now: datetime) -> tuple[Outcome, dict[str, Any]]:
+    """The clerk's notes, or an attendee's answer to the circulated resolutions, for the meeting the key names."""
+    key = verdict.reply_key
+    if key is None or key.purpose not in ("notes", "circ"):
+        return Outcome(for_clerk=f"a message about a meeting's resolutions that answers none of our messages ({verdict.kind})"), {"kind": "unknown"}
+    try:
+        meeting = load(office.store, meeting_for_key(office.store, key.meeting))
+    except MeetingError as error:
+        return Outcome(for_clerk=str(error)), {"kind": "unknown"}
+    if verdict.kind == "objection":
+        return receive_objection(office, meeting, verdict, message.identity, now)
+    text, source = notes_of(message, verdict)
+    kind = load_timeline(office.rules / "timeline.yaml").kind(meeting["kind"])
+    return receive_notes(office, meeting, message.sender, text, source, kind, now)
 
 
 def must_not_answer(message: InboundMessage, mailbox: str) -> bool:
@@ -110,3 +148,12 @@ def acknowledgement(message: InboundMessage, verdict: Verdict, understood: dict[
             **understood,
         },
     )
+
+
+def notes_of(message: InboundMessage, verdict: Verdict) -> tuple[str, str]:
+    """The notes' text and where it came from: the first attachment that has text, else what the clerk wrote."""
+    for attachment in message.attachments:
+        text = notes_text(attachment.filename, attachment.content_type, attachment.data)
+        if text and text.strip():
+            return text, attachment.filename
+    return verdict.new_text, "e-mail"

@@ -19,10 +19,13 @@ from ..reply_keys import ReplyKey, safe_id
 from . import Office, Outcome
 from .agenda import AgendaRules, assemble
 from .approvals import chain, start_chain
+from .continuity import carried_over
 from .invitations import ask_to_confirm, invite
+from .minutes import ask_for_notes as notes_request, brief_resolutions_due, close_objections as objections_close, draft_minutes, remind_notes as notes_reminder
 from .papers import with_new_draft
 from .preparation import prepare
 from .meeting import shard
+from .timeline import Kind
 
 
 @dataclass(frozen=True)
@@ -31,7 +34,7 @@ class StepContext:
 
     office: Office
     agenda_rules: AgendaRules
-    approvers: tuple[str, ...]
+    kind: Kind
     group_order: list[str]
     items: list[dict[str, Any]]
     answers: dict[str, dict[str, Any]]
@@ -59,13 +62,13 @@ def submission_deadline(meeting: dict[str, Any], context: StepContext) -> Outcom
 
 def assemble_agenda(meeting: dict[str, Any], context: StepContext) -> Outcome:
     """Put the accepted items in the standard sections and keep the draft as a new version."""
-    agenda = assemble(context.items, context.office.directory, context.agenda_rules, context.group_order)
+    agenda = assemble(context.items, context.office.directory, context.agenda_rules, context.group_order, carried_over(context.office, meeting))
     return Outcome(documents=[(shard(meeting["id"]), "meeting", "meeting", with_new_draft(context.office, meeting, agenda, context.items, context.now))])
 
 
 def approvals(meeting: dict[str, Any], context: StepContext) -> Outcome:
     """Send the newest draft agenda to the first approver of the chain."""
-    return start_chain(context.office, meeting, chain(context.office.directory, context.approvers))
+    return start_chain(context.office, meeting, chain(context.office.directory, context.kind.approvers))
 
 
 def invitations(meeting: dict[str, Any], context: StepContext) -> Outcome | None:
@@ -83,6 +86,31 @@ def preparation(meeting: dict[str, Any], context: StepContext) -> Outcome:
     return prepare(context.office, meeting, context.now)
 
 
+def ask_for_notes(meeting: dict[str, Any], context: StepContext) -> Outcome:
+    """The meeting day: ask the clerk for the notes, with an outline to fill in."""
+    return notes_request(context.office, meeting, context.now)
+
+
+def remind_notes(meeting: dict[str, Any], context: StepContext) -> Outcome:
+    """Remind the clerk of the notes, unless they are in."""
+    return notes_reminder(context.office, meeting, context.now)
+
+
+def brief_resolutions(meeting: dict[str, Any], context: StepContext) -> Outcome:
+    """Done once the notes made a draft of the brief resolutions; until then a daily reminder that they are late."""
+    return brief_resolutions_due(context.office, meeting, context.now)
+
+
+def close_objections(meeting: dict[str, Any], context: StepContext) -> Outcome | None:
+    """After the comment window: silence is endorsement; objections go to the director."""
+    return objections_close(context.office, meeting, context.now)
+
+
+def minutes(meeting: dict[str, Any], context: StepContext) -> Outcome | None:
+    """The minutes, once the objections are decided, up their chain."""
+    return draft_minutes(context.office, meeting, context.kind, context.now)
+
+
 ACTIONS: dict[str, Callable[[dict[str, Any], StepContext], Outcome | None]] = {
     "call_for_items": call_for_items,
     "remind_groups": remind_groups,
@@ -92,6 +120,11 @@ ACTIONS: dict[str, Callable[[dict[str, Any], StepContext], Outcome | None]] = {
     "invitations": invitations,
     "confirmations": confirmations,
     "preparation": preparation,
+    "ask_for_notes": ask_for_notes,
+    "remind_notes": remind_notes,
+    "brief_resolutions": brief_resolutions,
+    "close_objections": close_objections,
+    "minutes": minutes,
 }
 
 

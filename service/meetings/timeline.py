@@ -32,13 +32,19 @@ class Step:
 
 @dataclass(frozen=True)
 class Kind:
-    """A kind of meeting: its steps and its approval chain."""
+    """A kind of meeting: its steps and its approval chains."""
 
     name: str
     code: str
     title: str
     steps: tuple[Step, ...]
     approvers: tuple[str, ...]
+    chains: dict[str, tuple[str, ...]]
+    objection_days: int
+
+    def chain_for(self, paper: str) -> tuple[str, ...]:
+        """The approvers of a paper (`order_2` goes up the chain of `order`); the agenda's chain by default."""
+        return self.chains.get(paper) or self.chains.get(paper.split("_")[0]) or self.approvers
 
 
 class WorkingDays:
@@ -118,4 +124,6 @@ def _kind(path: Path, name: str, entry: dict) -> Kind:
         title=entry.get("title", name),
         steps=tuple(sorted(steps, key=lambda s: s.offset)),
         approvers=tuple(entry.get("approvers") or ()),
+        chains={paper: tuple(people) for paper, people in (entry.get("chains") or {}).items()},
+        objection_days=int(entry.get("objection_days", 7)),
     )

@@ -9,6 +9,7 @@ following `rules/classify.yaml`.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,8 @@ from ..directory import Directory, Entry
 from ..mail.message import InboundMessage
 from ..reply_keys import ReplyKey, find_keys, safe_id
 from .automated import Bounce, detect_auto_reply, detect_bounce
+from .objections import ObjectionReading, read_objection
+from .progress import Progress, read_progress
 from .quotes import new_text
 from .replies import ApprovalAnswer, Attendance, read_approval, read_attendance
 from .rules import Facts, first_match, load_rules
@@ -45,6 +48,8 @@ class Verdict:
     attendance: Attendance | None = None
     approval: ApprovalAnswer | None = None
     bounce: Bounce | None = None
+    objection: ObjectionReading | None = None
+    progress: Progress | None = None
     new_text: str = ""
     problems: tuple[str, ...] = field(default=())
 
@@ -65,6 +70,10 @@ class Verdict:
         if self.approval:
             result["approved"] = self.approval.approved
             result["comments"] = self.approval.comments
+        if self.objection:
+            result["objection"] = _plain(asdict(self.objection))
+        if self.progress:
+            result["progress"] = _plain(asdict(self.progress))
         result["sender"] = _plain(asdict(self.sender)) if self.sender else None
         result["reply_key"] = asdict(self.reply_key) if self.reply_key else None
         result["key_matches_sender"] = self.key_matches_sender
@@ -96,6 +105,9 @@ def understand(message: InboundMessage, context: Context) -> Verdict:
     bounce = facts.detect("bounce")[0] if rule.kind == "bounce" else None
     attendance = facts.detect("attendance")[0] if rule.kind == "attendance" else None
     approval = facts.detect("approval")[0] if rule.kind == "approval" else None
+    objection = read_objection(facts.text, [(a.filename, a.data) for a in message.attachments], context.rules) if rule.kind == "objection" else None
+    sent = (message.date or datetime.now(timezone.utc)).date()
+    progress = read_progress(facts.text, context.rules, sent) if rule.kind == "progress" else None
     return Verdict(
         kind=rule.kind,
         rule=rule.name,
@@ -106,6 +118,8 @@ def understand(message: InboundMessage, context: Context) -> Verdict:
         attendance=attendance,
         approval=approval,
         bounce=bounce,
+        objection=objection,
+        progress=progress,
         new_text="" if rule.kind in ("bounce", "auto_reply") else facts.text,
         problems=message.problems,
     )

@@ -15,7 +15,7 @@ from typing import Any, Callable
 
 from ..rulefiles import RuleError, read_rule_file
 
-KINDS = ("agenda_item", "attendance", "objection", "approval", "auto_reply", "bounce", "unknown")
+KINDS = ("agenda_item", "attendance", "objection", "approval", "notes", "progress", "auto_reply", "bounce", "unknown")
 CONDITIONS = ("detector", "reply_to", "subject", "text", "header", "sender", "attachments")
 
 
@@ -90,7 +90,8 @@ def _detector(name: str, facts: Facts) -> list[str] | None:
 
 
 def _reply_to(purposes: list[str], facts: Facts) -> list[str] | None:
-    matching = [p for p in facts.reply_purposes if p in purposes]
+    """A purpose names a family: `appr` also matches `appr_minutes`, `act` matches `act_3`."""
+    matching = [p for p in facts.reply_purposes if p.split("_")[0] in purposes or p in purposes]
     return [f"answers our message with a {matching[0]!r} reply key"] if matching else None
 
 
