@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import email
+import email.policy
 import json
 import logging
 import os
@@ -136,6 +138,16 @@ def _parser() -> argparse.ArgumentParser:
     followups = commands.add_parser("followups", help="the follow-up actions still open (แบบฟอร์มติดตามงาน), or all with --all")
     followups.add_argument("--all", action="store_true")
     followups.set_defaults(handler=_followups)
+
+    status = commands.add_parser("status", help="every open meeting: its stage, next step, and what needs the clerk")
+    steps = commands.add_parser("timeline", help="every step of a meeting: done, due or overdue, with Buddhist Era dates")
+    steps.add_argument("meeting")
+    digest = commands.add_parser("digest", help="the clerk's daily digest")
+    digest.add_argument("--preview", action="store_true", required=True, help="render it to files without sending")
+    digest.add_argument("--out", type=Path, default=Path("digest-preview"), help="where (default: ./digest-preview.html, .txt and .eml)")
+    for command, handler in ((status, _status), (steps, _timeline), (digest, _digest)):
+        command.add_argument("--at", help="as of this office time, e.g. 2026-12-14T07:30 (default: now)")
+        command.set_defaults(handler=handler)
     approve.set_defaults(handler=_approve)
 
     demo = commands.add_parser("demo", help="run the service on a local Maildir with sample mail; no mail server needed")
@@ -362,7 +374,7 @@ def _meeting_show(arguments: argparse.Namespace) -> int:
     out.print(f"[bold]{meeting['title']}[/] ครั้งที่ {meeting['number']}/{meeting['year_be']}  ({meeting['id']}, {meeting['kind']})")
     out.print(f"{thai_date(datetime.fromisoformat(meeting['start']), 'datetime')} ณ {meeting['place']}")
     out.print(f"attendees: {len(meeting['attendees'])}")
-    _print_timeline(meeting, load_timeline(service.settings.rules / "timeline.yaml"), out)
+    _print_timeline(meeting, load_timeline(service.settings.rules / "timeline.yaml"), service.clock().date().isoformat(), out)
     items = Table(title="Agenda items")
     for column in ("item", "section", "title", "status", "versions", "attachments"):
         items.add_column(column)
@@ -384,19 +396,89 @@ def _attendance(arguments: argparse.Namespace) -> int:
     return 0
 
 
-def _print_timeline(meeting: dict, timeline, out: Console | None = None) -> None:
+def _print_timeline(meeting: dict, timeline, today: str, out: Console | None = None) -> None:
+    """Each step's working day; done (and when), due today, overdue, or to come; and why a day moved."""
     table = Table(title="Timeline")
     for column in ("step", "day", "status", "note"):
         table.add_column(column)
-    today = datetime.now().date().isoformat()
     meeting_day = datetime.fromisoformat(meeting["start"]).date()
     for step in timeline.kind(meeting["kind"]).steps:
         day = meeting["schedule"][step.name]
-        status = "done" if step.name in meeting["done"] else "due" if day <= today else ""
+        done = meeting["done"].get(step.name)
+        if done:
+            status = "done" if done[:10] == day else f"done {thai_date(datetime.fromisoformat(done), 'short')}"
+        else:
+            status = "[bold red]overdue[/]" if day < today else "[yellow]due today[/]" if day == today else ""
         nominal = meeting_day + timedelta(days=step.offset)
         moved = "" if nominal.isoformat() == day else f"เลื่อนจาก {thai_date(nominal, 'short')} ({timeline.working_days.why_closed(nominal)})"
         table.add_row(step.title, thai_date(datetime.fromisoformat(day), "weekday"), status, moved)
     (out or Console()).print(table)
+
+
+def _timeline(arguments: argparse.Namespace) -> int:
+    from .meetings.meeting import load as load_meeting
+    from .meetings.timeline import load_timeline
+
+    service = _office(arguments)
+    meeting = load_meeting(service.office.store, arguments.meeting)
+    out = Console()
+    out.print(f"[bold]{meeting['title']}[/] ครั้งที่ {meeting['number']}/{meeting['year_be']} ({meeting['id']}): "
+              f"{thai_date(datetime.fromisoformat(meeting['start']), 'datetime')}, {meeting['status']}")
+    _print_timeline(meeting, load_timeline(service.settings.rules / "timeline.yaml"), _as_of(arguments, service).date().isoformat(), out)
+    return 0
+
+
+def _as_of(arguments: argparse.Namespace, service) -> datetime:
+    """`--at` in office time, or now."""
+    if not arguments.at:
+        return service.clock()
+    return datetime.fromisoformat(arguments.at).replace(tzinfo=ZoneInfo(service.settings.office.timezone))
+
+
+def _status(arguments: argparse.Namespace) -> int:
+    from .digest import preview
+
+    service = _office(arguments)
+    digest, _ = preview(service.office, _as_of(arguments, service))
+    out = Console()
+    table = Table(title=f"Open meetings, {thai_date(digest.day, 'weekday')}")
+    for column in ("meeting", "date", "last step", "next step", "needs the clerk"):
+        table.add_column(column)
+    for m in digest.meetings:
+        needs = [*(f"[red]overdue:[/] {s['title']}" for s in m["overdue"]),
+                 *(f"late item: {i['title']}" for i in m["submissions"] if i["status"] == "held_late"),
+                 *(f"{w['paper']} v{w['version']} with {w['approver']} ({w['days']} d)" for w in m["waiting"]),
+                 *(f"objection from {o['person']} on {o['item'] or '?'}" for o in m["objections"])]
+        following = f"{m['next']['title']} ({thai_date(m['next']['day'], 'short')})" if m["next"] else "-"
+        table.add_row(f"{m['title']}\n{m['id']}", thai_date(m["start"], "short"), m["stage"], following, "\n".join(needs) or "-")
+    out.print(table)
+    office = [(len(digest.quarantined), "in Quarantine"), (len(digest.strangers), "from unknown senders"), (len(digest.for_clerk), "for the clerk to read"),
+              (len(digest.failed), "failed sends"), (len(digest.bouncing), "bouncing addresses"), (len(digest.overdue_followups), "follow-ups past due")]
+    out.print(f"Since {thai_date(digest.since, 'datetime')}: " + ", ".join(f"{n} {what}" for n, what in office))
+    for q in digest.quarantined:
+        out.print(f"  [red]quarantined[/] {q['at']} {q['from'] or '-'} {q['subject']!r}: {q['reason']}")
+    for q in digest.for_clerk:
+        out.print(f"  [yellow]for the clerk[/] {q['at']} {q['from']}: {q['note']}")
+    return 0
+
+
+def _digest(arguments: argparse.Namespace) -> int:
+    """Write the digest as it would go now: the HTML and the text, and the whole message."""
+    from .digest import preview
+
+    service = _office(arguments)
+    now = _as_of(arguments, service)
+    digest, mail = preview(service.office, now)
+    _, raw = service.outbox.composer.render(mail, now)
+    message = email.message_from_bytes(raw, policy=email.policy.default)
+    html, text = message.get_body(("html",)).get_content(), message.get_body(("plain",)).get_content()
+    written = []
+    for suffix, content in ((".html", html), (".txt", text), (".eml", raw)):
+        path = arguments.out.with_suffix(suffix)
+        path.write_bytes(content) if isinstance(content, bytes) else path.write_text(content, encoding="utf-8")
+        written.append(str(path))
+    console.print(f"{message['Subject']}\nwritten (not sent): {', '.join(written)}")
+    return 0
 
 
 def _demo(arguments: argparse.Namespace) -> int:

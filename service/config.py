@@ -13,6 +13,7 @@ import os
 import secrets
 import tomllib
 from dataclasses import dataclass
+from datetime import time
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,14 @@ DEFAULT_CONFIG = "secretary.toml"
 
 class ConfigError(ValueError):
     """The configuration is wrong; the message names the key."""
+
+
+@dataclass(frozen=True)
+class DigestSettings:
+    """The clerk's daily digest: when it goes, and whether a quiet day still gets a short one."""
+
+    at: time = time(7, 30)
+    when_quiet: str = "short"  # "short": a one-line "all quiet" digest; "none": no digest
 
 
 @dataclass(frozen=True)
@@ -39,6 +48,7 @@ class OfficeSettings:
     phone: str = ""
     fax: str = ""
     emblem: str = ""
+    digest: DigestSettings = DigestSettings()
 
 
 @dataclass(frozen=True)
@@ -132,6 +142,7 @@ class _Reader:
             phone=self.text("office.phone", ""),
             fax=self.text("office.fax", ""),
             emblem=str(self.folder("office.emblem")) if self.get("office.emblem") else "",
+            digest=DigestSettings(at=self.clock_time("digest.time", "07:30"), when_quiet=self.choice("digest.when_quiet", ("short", "none"), "short")),
         )
         return Settings(
             path=self.path,
@@ -226,6 +237,13 @@ class _Reader:
         if found < minimum:
             raise self.fail(key, f"must be at least {minimum}, got {found}")
         return float(found)
+
+    def clock_time(self, key: str, default: str) -> time:
+        text = self.text(key, default)
+        try:
+            return time.fromisoformat(text)
+        except ValueError:
+            raise self.fail(key, f"must be a time of day like \"07:30\", got {text!r}") from None
 
     def port(self, key: str, default: int) -> int:
         found = self.value(key, default, int, "a port number")

@@ -165,12 +165,14 @@ class Daemon:
         """apscheduler only says when to look at the timeline; what is due is worked out from the store.
 
         It wakes the timeline at the start of each day (when new steps fall
-        due) and every tick (retries, and anything a restart missed), and once
-        at start-up.
+        due), at the digest's time, and every tick (retries, and anything a
+        restart missed), and once at start-up.
         """
         scheduler = BackgroundScheduler(timezone=self.service.settings.office.timezone)
         scheduler.add_job(self._steps_due.set, "cron", hour=0, minute=0, second=30, id="new-day")
         scheduler.add_job(self._steps_due.set, "interval", seconds=self.service.settings.tick_seconds, id="tick")
+        digest = self.service.settings.office.digest.at
+        scheduler.add_job(self._steps_due.set, "cron", hour=digest.hour, minute=digest.minute, second=5, id="digest")
         scheduler.start()
         self._steps_due.set()
         return scheduler

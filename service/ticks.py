@@ -11,6 +11,7 @@ import logging
 from datetime import datetime
 from typing import Any
 
+from .digest import send_digest_if_due
 from .mail.outbox import Outbox
 from .meetings import Office, Outcome
 from .meetings.followups import SHARD, reminders_due
@@ -40,13 +41,24 @@ def run_due_steps(office: Office, outbox: Outbox, now: datetime) -> list[str]:
             raise
         except Exception:  # a broken step stops its own meeting's timeline this tick, never the daemon
             log.exception("meeting %s: a step failed; it stays due and is tried again next tick", meeting["id"])
-    try:
-        remind_follow_ups(office, outbox, now)
-    except StoreError:
-        raise
-    except Exception:
-        log.exception("follow-up reminders failed; they are tried again next tick")
+    for job, name in ((lambda: remind_follow_ups(office, outbox, now), "follow-up reminders"),
+                      (lambda: send_digest(office, outbox, timeline, now), "the daily digest")):
+        try:
+            job()
+        except StoreError:
+            raise
+        except Exception:  # like a step: it is tried again next tick, and the daemon goes on
+            log.exception("%s failed; tried again next tick", name)
     return done
+
+
+def send_digest(office: Office, outbox: Outbox, timeline: Timeline, now: datetime) -> None:
+    """The clerk's digest, once a day, recorded in the same write as its mail."""
+    outcome = send_digest_if_due(office, timeline, now)
+    if outcome is not None:
+        with office.store.transaction() as transaction:
+            write_outcome(transaction, outbox, outcome, now)
+        log.info("daily digest for %s: %s", now.date(), "sent" if outcome.outgoing else "not needed")
 
 
 def _run_steps(office: Office, outbox: Outbox, timeline: Timeline, agenda_rules: AgendaRules, group_order: list[str],

@@ -10,7 +10,9 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
+import nh3
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+from markupsafe import Markup
 
 from .thai import digits, english_date, thai_date, thai_digits
 
@@ -24,5 +26,10 @@ def environment(templates: Path) -> Environment:
         undefined=StrictUndefined,
         keep_trailing_newline=True,
     )
-    env.filters.update(thai_date=thai_date, thai_digits=thai_digits, digits=digits, english_date=english_date)
+    env.filters.update(thai_date=thai_date, thai_digits=thai_digits, digits=digits, english_date=english_date, clean=clean)
     return env
+
+
+def clean(value: object) -> Markup:
+    """What a sender wrote, made safe to show in our HTML: every tag and script removed by nh3, the text kept."""
+    return Markup(nh3.clean(str(value), tags=set()))

@@ -121,6 +121,11 @@ def _minutes_started(meeting: dict[str, Any]) -> bool:
     return bool(drafts_of(meeting, MINUTES))
 
 
+def _without_kind_word(meeting: dict[str, Any]) -> str:
+    """The meeting's name after "มติที่ประชุม" or "รายงานการประชุม", which say การประชุม already."""
+    return title_of(meeting).removeprefix("การประชุม")
+
+
 def _signer(office: Office, meeting: dict[str, Any]) -> dict[str, str]:
     chair = office.directory.get(meeting["chair"])
     return {"name": chair.name if chair else "", "position": chair.position if chair else ""}
@@ -131,7 +136,7 @@ def _resolutions_context(office: Office, meeting: dict[str, Any], draft: bool) -
     items = [{**item, "actions": [{"group_name": _name(office, a["group"]) or a["group_text"], "what": a["what"],
                                    "due": date.fromisoformat(a["due"]) if a["due"] else None} for a in item["actions"]]}
              for item in record["items"] if item["resolution"]]
-    return {"paper_title": f"มติที่ประชุม{title_of(meeting)} (โดยย่อ)", "items": items, "draft": draft,
+    return {"paper_title": f"มติที่ประชุม{_without_kind_word(meeting)} (โดยย่อ)", "items": items, "draft": draft,
             "signer": _signer(office, meeting), "objection_days": meeting.get("objection_days", 7)}
 
 
@@ -163,7 +168,7 @@ def _minutes_context(office: Office, meeting: dict[str, Any], draft: bool) -> di
     recorder = office.directory.who(office.clerk)
     checker = office.directory.get(meeting["secretary"])
     return {
-        "paper_title": f"รายงานการประชุม{title_of(meeting)}", "draft": draft, "agenda": agenda,
+        "paper_title": f"รายงานการประชุม{_without_kind_word(meeting)}", "draft": draft, "agenda": agenda,
         "present": present, "absent": absent,
         "guests": [{"name": guest, "position": ""} for guest in record["guests"]],
         "began": record["began"], "ended": record["ended"],
