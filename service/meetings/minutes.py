@@ -26,8 +26,8 @@ from .approvals import AGENDA, chain, drafts_of, start_chain, with_drafts
 from .followups import SHARD as FOLLOWUPS, follow_up_form, new_actions
 from .meeting import shard, title_of
 from .orders import draft_orders, issue_order
-from .papers import agenda_entries, approved_agenda, new_draft, render_paper
-from .timeline import Kind
+from .papers import agenda_entries, approved_agenda, new_draft, person as person_on_paper, render_paper
+from .timeline import Kind, load_timeline
 
 DOCX = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
 RESOLUTIONS = "resolutions"
@@ -126,18 +126,14 @@ def _without_kind_word(meeting: dict[str, Any]) -> str:
     return title_of(meeting).removeprefix("การประชุม")
 
 
-def _signer(office: Office, meeting: dict[str, Any]) -> dict[str, str]:
-    chair = office.directory.get(meeting["chair"])
-    return {"name": chair.name if chair else "", "position": chair.position if chair else ""}
-
-
 def _resolutions_context(office: Office, meeting: dict[str, Any], draft: bool) -> dict[str, Any]:
     record = meeting["records"][-1]
     items = [{**item, "actions": [{"group_name": _name(office, a["group"]) or a["group_text"], "what": a["what"],
                                    "due": date.fromisoformat(a["due"]) if a["due"] else None} for a in item["actions"]]}
              for item in record["items"] if item["resolution"]]
     return {"paper_title": f"มติที่ประชุม{_without_kind_word(meeting)} (โดยย่อ)", "items": items, "draft": draft,
-            "signer": _signer(office, meeting), "objection_days": meeting.get("objection_days", 7)}
+            "signer": person_on_paper(office, meeting["chair"]),
+            "objection_days": load_timeline(office.rules / "timeline.yaml").kind(meeting["kind"]).objection_days}
 
 
 def _minutes_context(office: Office, meeting: dict[str, Any], draft: bool) -> dict[str, Any]:
@@ -165,15 +161,14 @@ def _minutes_context(office: Office, meeting: dict[str, Any], draft: bool) -> di
         if section is not None:
             section["entries"] = [*section.get("entries", []), entry]
     present, absent = attendance_record(office, meeting, record)
-    recorder = office.directory.who(office.clerk)
-    checker = office.directory.get(meeting["secretary"])
+    clerk = office.directory.who(office.clerk)
+    recorder = {"name": record["recorder"], "position": ""} if record["recorder"] or not clerk else person_on_paper(office, clerk.id)
     return {
         "paper_title": f"รายงานการประชุม{_without_kind_word(meeting)}", "draft": draft, "agenda": agenda,
         "present": present, "absent": absent,
         "guests": [{"name": guest, "position": ""} for guest in record["guests"]],
         "began": record["began"], "ended": record["ended"],
-        "recorder": {"name": record["recorder"] or (recorder.name if recorder else ""), "position": "" if record["recorder"] else (recorder.position if recorder else "")},
-        "checker": {"name": checker.name if checker else "", "position": checker.position if checker else ""},
+        "recorder": recorder, "checker": person_on_paper(office, meeting["secretary"]),
     }
 
 

@@ -17,7 +17,7 @@ from ..mail.compose import OutboundAttachment, Outgoing
 from . import Office, Outcome
 from .approvals import chain, drafts_of, start_chain, with_drafts
 from .meeting import shard, title_of
-from .papers import new_draft, render_paper
+from .papers import new_draft, person, render_paper
 from .timeline import Kind
 
 NUMBERS = "orders"
@@ -76,11 +76,10 @@ def issue_order(office: Office, meeting: dict[str, Any], paper: str, now: dateti
 
 
 def _context(office: Office, meeting: dict[str, Any], order: dict[str, Any], number: str, signed: date | None) -> dict[str, Any]:
-    chair = office.directory.get(meeting["chair"])
     return {
         "paper_title": f"{WORDS[order['kind']]} เรื่อง {order['title']}",
         "draft": signed is None,
         "order": {"kind": order["kind"], "number": number, "year_be": (signed.year if signed else datetime.fromisoformat(meeting["start"]).year) + 543,
                   "title": order["title"], "body": order["body"], "date": signed,
-                  "signer": {"name": chair.name if chair else "", "position": chair.position if chair else ""}},
+                  "signer": person(office, meeting["chair"])},
     }

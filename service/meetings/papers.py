@@ -92,7 +92,7 @@ def papers_context(office: Office, meeting: dict[str, Any], agenda: list[dict[st
         "unit": details.unit, "thai_digits": details.thai_digits, "emblem": details.emblem,
     }
     meeting_data = {**meeting, "start": start, "end": datetime.fromisoformat(meeting["end"]),
-                    "chair": _person(office, meeting["chair"]), "secretary": _person(office, meeting["secretary"])}
+                    "chair": person(office, meeting["chair"]), "secretary": person(office, meeting["secretary"])}
     words = environment(office.templates).get_template("documents/invitation_letter.yaml.j2").render(
         office=office_data, meeting=meeting_data, start=start, addressees=_addressees(office, meeting),
     )
@@ -106,7 +106,8 @@ def papers_context(office: Office, meeting: dict[str, Any], agenda: list[dict[st
     return {"office": office_data, "meeting": meeting_data, "agenda": agenda, "letter": letter, "thai": details.thai_digits}
 
 
-def _person(office: Office, person_id: str) -> dict[str, str]:
+def person(office: Office, person_id: str) -> dict[str, str]:
+    """Name and position, as papers print them (the id when the directory no longer knows the person)."""
     entry = office.directory.get(person_id)
     return {"name": entry.name if entry else person_id, "position": entry.position if entry else ""}
 
