@@ -164,6 +164,7 @@ def _parser() -> argparse.ArgumentParser:
 
 def _set_up_logging(verbose: bool, daemon: bool) -> None:
     level = logging.DEBUG if verbose else logging.INFO if daemon else logging.WARNING
+    logging.getLogger("apscheduler").setLevel(logging.DEBUG if verbose else logging.WARNING)  # two lines a tick otherwise
     if daemon and not sys.stderr.isatty():
         logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
     else:

@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo
 
 from apscheduler.schedulers.background import BackgroundScheduler
 
-from .config import FileSenderSettings, ImapSettings, MaildirSettings, Settings, SmtpSettings
+from .config import ExchangeSettings, FileSenderSettings, ImapSettings, MaildirSettings, Settings, SmtpSettings
 from .directory import Directory
 from .meetings import Office
 from .mail.compose import Composer
@@ -37,6 +37,9 @@ log = logging.getLogger(__name__)
 
 BACKOFF_FIRST = 1.0
 BACKOFF_CAP = 300.0
+#: While working through a backlog, send what is queued every so many messages or seconds.
+DRAIN_EVERY = 50
+DRAIN_SECONDS = 2.0
 
 
 class Shutdown(Exception):
@@ -70,8 +73,40 @@ def build(settings: Settings, clock: Callable[[], datetime] | None = None, exclu
 
 def make_source(settings: Settings) -> Source:
     source = settings.source
+    from .config import GraphSettings
+
+    if isinstance(source, GraphSettings):
+        from .mail.graph import GraphSource
+
+        return GraphSource(
+            tenant=source.tenant,
+            client_id=source.client_id,
+            client_secret=source.client_secret,
+            mailbox=source.mailbox,
+            authority=source.authority,
+            graph_url=source.graph_url,
+            processed=source.processed,
+            quarantine=source.quarantine,
+            timeout=source.timeout,
+            poll_interval=source.poll_interval,
+        )
     if isinstance(source, MaildirSettings):
         return MaildirSource(source.path)
+    if isinstance(source, ExchangeSettings):
+        from .mail.exchange import ExchangeSource
+
+        return ExchangeSource(
+            url=source.url,
+            username=source.username,
+            password=source.password,
+            mailbox=source.mailbox,
+            access=source.access,
+            verify_tls=source.verify_tls,
+            processed=source.processed,
+            quarantine=source.quarantine,
+            timeout=source.timeout,
+            poll_interval=source.poll_interval,
+        )
     assert isinstance(source, ImapSettings)
     from .mail.imap import ImapSource
 
@@ -92,8 +127,35 @@ def make_source(settings: Settings) -> Source:
 
 def make_sender(settings: Settings) -> Sender:
     sender = settings.sender
+    from .config import GraphSettings
+
+    if isinstance(sender, GraphSettings):
+        from .mail.graph import GraphSender
+
+        return GraphSender(
+            tenant=sender.tenant,
+            client_id=sender.client_id,
+            client_secret=sender.client_secret,
+            mailbox=sender.mailbox,
+            authority=sender.authority,
+            graph_url=sender.graph_url,
+            timeout=sender.timeout,
+        )
     if isinstance(sender, FileSenderSettings):
         return FileSender(sender.path)
+    if isinstance(sender, ExchangeSettings):
+        from .mail.exchange import ExchangeSender
+
+        return ExchangeSender(
+            url=sender.url,
+            username=sender.username,
+            password=sender.password,
+            mailbox=sender.mailbox,
+            access=sender.access,
+            verify_tls=sender.verify_tls,
+            timeout=sender.timeout,
+            save_copy=sender.save_copy,
+        )
     assert isinstance(sender, SmtpSettings)
     from .mail.smtp import SmtpSender
 
@@ -144,11 +206,16 @@ class Daemon:
         """One pass: handle every waiting message, then send what is due. True if any message was handled."""
         worked = False
         try:
-            for fetched in self.source.fetch_new():
+            last_drain = time.monotonic()
+            for count, fetched in enumerate(self.source.fetch_new(), start=1):
                 self.handled.append(self.service.pipeline.process(self.source, fetched))
                 worked = True
                 if self.stopping:
                     break
+                if count % DRAIN_EVERY == 0 or time.monotonic() - last_drain > DRAIN_SECONDS:
+                    # In a backlog, answers go out as it is worked through, and the outbox stays small.
+                    self.service.outbox.drain(self.sender, self.service.clock())
+                    last_drain = time.monotonic()
             apply_spooled(self.service.office, self.service.outbox, HANDLERS, self.service.clock())
             if self._steps_due.is_set():
                 self._steps_due.clear()

@@ -263,7 +263,7 @@ def test_tampered_and_missing_files_are_reported_and_fail_the_command(office: Pa
 def test_acknowledgements_queued_before_the_meeting_tag_are_still_found(office: Path, meeting: dict, exported: ArchiveResult, tmp_path: Path) -> None:
     copy = tmp_path / "office"
     shutil.copytree(office / "store", copy / "store")
-    for shard in [copy / "store" / "outbox.json", *(copy / "store" / "sent").glob("*.json")]:
+    for shard in [copy / "store" / "outbox.json", *(copy / "store" / "sent").rglob("*.json")]:
         content = json.loads(shard.read_text(encoding="utf-8"))
         for table in content.values():
             for document in table.values():

@@ -21,12 +21,13 @@ The log is folded into the store afterwards: settled mail moves from the
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from ..store import Store, Transaction
+from ..store import Store, StoreError, Transaction
 from .compose import Composer, Outgoing
 from .sender import Envelope, Sender
 
@@ -97,6 +98,12 @@ class Outbox:
             Envelope(d["message_id"], self.envelope_sender, tuple(d["to"]), self.store.read_file(d["file"]))
             for d in due
         )
+        try:
+            return self._send(sender, envelopes, by_id, now)
+        except OSError as error:  # the sent log cannot be written: a full disk, say; the daemon backs off and tries again
+            raise StoreError(f"cannot write {self.store.root / SENT_LOG}: {error}") from error
+
+    def _send(self, sender: Sender, envelopes, by_id: dict[str, dict], now: datetime) -> Drained:
         sent = failed = deferred = 0
         with open(self.store.root / SENT_LOG, "a", encoding="utf-8") as sent_log:
             def note(message_id: str, status: str, error: str = "", durable: bool = True) -> None:
@@ -136,7 +143,7 @@ class Outbox:
                     log.warning("%s was in the server's hands when the daemon stopped: counted as sent", message_id)
                     status, error = "sent", "the daemon stopped while the server was accepting it; counted as sent"
                 transaction.delete("outbox", "mail", message_id)
-                transaction.put(f"sent/{at[:7]}", "mail", message_id, {**document, "status": status, "sent_at": at, "last_error": error})
+                transaction.put(sent_shard(message_id, at), "mail", message_id, {**document, "status": status, "sent_at": at, "last_error": error})
         os.truncate(path, 0)
 
     def _retry_later(self, document: dict, error: str, now: datetime) -> None:
@@ -150,6 +157,11 @@ class Outbox:
                 "next_attempt_at": (now + delay).isoformat(),
                 "last_error": error,
             })
+
+
+def sent_shard(message_id: str, at: str) -> str:
+    """Settled mail by month, spread over 256 shards by Message-ID: a fold rewrites small files, whatever the month's volume."""
+    return f"sent/{at[:7]}/{hashlib.sha256(message_id.encode('utf-8')).hexdigest()[:2]}"
 
 
 def _settled(lines: list[tuple[str, str, str, str]]) -> dict[str, tuple[str, str, str]]:

@@ -200,8 +200,11 @@ class Store:
             holder = os.read(descriptor, 64).decode(errors="replace").strip() or "unknown"
             os.close(descriptor)
             raise StoreLocked(f"another secretary (pid {holder}) is already working the store at {self.root}") from None
-        os.ftruncate(descriptor, 0)
-        os.write(descriptor, str(os.getpid()).encode())
+        try:  # the pid only tells a second daemon who holds the lock; a full disk must not stop this one
+            os.ftruncate(descriptor, 0)
+            os.write(descriptor, str(os.getpid()).encode())
+        except OSError:
+            pass
         self._lock_file = descriptor
 
 
