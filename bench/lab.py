@@ -356,9 +356,9 @@ class Backlog:
             mail["References"] = f"<{reply_to_mid}>"
         return mail
 
-    def submission(self, message_id: str, group: Person | None = None) -> Mail:
+    def submission(self, message_id: str, group: Person | None = None, topic: str = "") -> Mail:
         group = group or self.rng.choice(self.staff.groups)
-        topic = self.rng.choice(TOPICS)
+        topic = topic or self.rng.choice(TOPICS)
         section = self.rng.choice(["เรื่องเพื่อพิจารณา: ขออนุมัติ", "เรื่องเพื่อทราบ: รายงาน"])
         mail = self._base(group, f"{section}{topic} ปีงบประมาณ ๒๕๗๐", message_id, self.keys.calls.get(group.email))
         quoted = "\n".join(f"> {line}" for line in "ขอให้กลุ่มส่งเรื่องเข้าระเบียบวาระการประชุม\nภายในวันพุธที่ 16 ธันวาคม 2569".splitlines())

@@ -109,7 +109,10 @@ def run_case(case: str, size: int, runs: int, seed: int) -> dict:
         store = service.office.store
         for name in store.shards("log") + ["outbox", "sent/2026-12", meeting_shard(MEETING)]:
             store.find(name, "messages" if name.startswith("log/") else "mail")  # read every shard once, as a running daemon has
-        mails = [maker.one(kind).raw for _ in range(runs + 1)]
+        if case == "items":  # each a new item, as a new title makes one (the same title would revise an item)
+            mails = [maker.submission(f"timed-{n}@mail.school.test", topic=f"โครงการใหม่ที่ {n}").raw for n in range(runs + 1)]
+        else:
+            mails = [maker.one(kind).raw for _ in range(runs + 1)]
         times = []
         for number, raw in enumerate(mails):
             started = time.perf_counter()
@@ -121,7 +124,7 @@ def run_case(case: str, size: int, runs: int, seed: int) -> dict:
             if number:  # the first one warms the caches this case does not measure
                 times.append(took)
         if case == "items":
-            assert len(store.find(meeting_shard(MEETING), "items")) == size + runs, "every submission became an item"
+            assert len(store.find(meeting_shard(MEETING), "items")) == size + runs + 1, "every submission became an item"
         store.close()
     return {"median_ms": median(times) * 1000, "max_ms": max(times) * 1000,
             "maxrss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
