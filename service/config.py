@@ -88,6 +88,39 @@ class FileSenderSettings:
 
 
 @dataclass(frozen=True)
+class ExchangeSettings:
+    """An on-premises Exchange Server through EWS; the same table shape serves [source] and [sender]."""
+
+    url: str
+    username: str
+    password: str
+    mailbox: str
+    access: str = "delegate"
+    verify_tls: bool = True
+    timeout: float = 60.0
+    processed: str = "Processed"
+    quarantine: str = "Quarantine"
+    poll_interval: float = 60.0
+    save_copy: bool = False
+
+
+@dataclass(frozen=True)
+class GraphSettings:
+    """A Microsoft 365 mailbox through Microsoft Graph, signed in as an app; one table shape for [source] and [sender]."""
+
+    tenant: str
+    client_id: str
+    client_secret: str
+    mailbox: str
+    authority: str = "https://login.microsoftonline.com"
+    graph_url: str = "https://graph.microsoft.com/v1.0"
+    timeout: float = 60.0
+    processed: str = "Processed"
+    quarantine: str = "Quarantine"
+    poll_interval: float = 60.0
+
+
+@dataclass(frozen=True)
 class Settings:
     """The whole configuration, checked."""
 
@@ -159,7 +192,11 @@ class _Reader:
         )
 
     def source(self) -> ImapSettings | MaildirSettings:
-        kind = self.choice("source.kind", ("imap", "maildir"))
+        kind = self.choice("source.kind", ("imap", "maildir", "exchange", "graph"))
+        if kind == "graph":
+            return self.graph("source")
+        if kind == "exchange":
+            return self.exchange("source")
         if kind == "maildir":
             return MaildirSettings(path=self.folder("source.path"))
         security = self.choice("source.security", ("tls", "starttls", "none"), "tls")
@@ -178,7 +215,11 @@ class _Reader:
         )
 
     def sender(self) -> SmtpSettings | FileSenderSettings:
-        kind = self.choice("sender.kind", ("smtp", "file"))
+        kind = self.choice("sender.kind", ("smtp", "file", "exchange", "graph"))
+        if kind == "graph":
+            return self.graph("sender")
+        if kind == "exchange":
+            return self.exchange("sender")
         if kind == "file":
             return FileSenderSettings(path=self.folder("sender.path"))
         security = self.choice("sender.security", ("tls", "starttls", "none"), "starttls")
@@ -191,6 +232,46 @@ class _Reader:
             password=self.secret("sender.password_env", "SECRETARY_SMTP_PASSWORD") if username else "",
             verify_tls=self.boolean("sender.verify_tls", True),
             timeout=self.number("sender.timeout", 60.0, minimum=1),
+        )
+
+    def exchange(self, table: str) -> ExchangeSettings:
+        """[source] or [sender] with kind = "exchange": the EWS URL, the account and the mailbox it serves."""
+        url = self.text(f"{table}.url")
+        if not url.startswith(("https://", "http://")) or "://" == url[-3:]:
+            raise self.fail(f"{table}.url", f"must be the EWS address, like https://mail.office.go.th/EWS/Exchange.asmx, got {url!r}")
+        return ExchangeSettings(
+            url=url,
+            username=self.text(f"{table}.username"),
+            password=self.secret(f"{table}.password_env", "SECRETARY_EXCHANGE_PASSWORD"),
+            mailbox=self.address(f"{table}.mailbox") if self.get(f"{table}.mailbox") is not None else self.address("office.mailbox"),
+            access=self.choice(f"{table}.access", ("delegate", "impersonation"), "delegate"),
+            verify_tls=self.boolean(f"{table}.verify_tls", True),
+            timeout=self.number(f"{table}.timeout", 60.0, minimum=1),
+            processed=self.text(f"{table}.processed", "Processed"),
+            quarantine=self.text(f"{table}.quarantine", "Quarantine"),
+            poll_interval=self.number(f"{table}.poll_interval", 60.0, minimum=1),
+            save_copy=self.boolean(f"{table}.save_copy", False),
+        )
+
+    def graph(self, table: str) -> GraphSettings:
+        """[source] or [sender] with kind = "graph": the tenant, the app registration and the mailbox."""
+        urls = {}
+        for key, default in (("authority", "https://login.microsoftonline.com"), ("graph_url", "https://graph.microsoft.com/v1.0")):
+            url = self.text(f"{table}.{key}", default).rstrip("/")
+            if not url.startswith("https://") or len(url) <= len("https://"):
+                raise self.fail(f"{table}.{key}", f"must be an https address like {default}, got {url!r}")
+            urls[key] = url
+        return GraphSettings(
+            tenant=self.text(f"{table}.tenant"),
+            client_id=self.text(f"{table}.client_id"),
+            client_secret=self.secret(f"{table}.client_secret_env", "SECRETARY_GRAPH_CLIENT_SECRET"),
+            mailbox=self.address(f"{table}.mailbox") if self.get(f"{table}.mailbox") is not None else self.address("office.mailbox"),
+            authority=urls["authority"],
+            graph_url=urls["graph_url"],
+            timeout=self.number(f"{table}.timeout", 60.0, minimum=1),
+            processed=self.text(f"{table}.processed", "Processed"),
+            quarantine=self.text(f"{table}.quarantine", "Quarantine"),
+            poll_interval=self.number(f"{table}.poll_interval", 60.0, minimum=1),
         )
 
     _MISSING = object()

@@ -39,7 +39,7 @@ def test_imap_settings_take_the_password_from_the_environment(tmp_path):
 @pytest.mark.parametrize(
     "body, env, message",
     [
-        ('[source]\nkind = "pop3"\n', ENV, r"\[source\] kind: must be one of 'imap', 'maildir', got 'pop3'"),
+        ('[source]\nkind = "pop3"\n', ENV, r"\[source\] kind: must be one of 'imap', 'maildir', 'exchange', 'graph', got 'pop3'"),
         ('[source]\nkind = "imap"\nhost = "h"\nusername = "u"\nport = "993"\n', ENV, r"\[source\] port: must be a port number, got '993'"),
         ('[source]\nkind = "imap"\nhost = "h"\nusername = "u"\nport = 99999\n', ENV, r"between 1 and 65535"),
         ('[source]\nkind = "imap"\nhost = "h"\nusername = "u"\n', {"SECRETARY_REPLY_KEY": "k"}, r"\[source\] password_env: the environment variable SECRETARY_IMAP_PASSWORD is not set"),

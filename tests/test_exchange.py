@@ -1,0 +1,257 @@
+"""The Exchange (EWS) source and sender, and the daemon over them, against a local EWS double.
+
+No Exchange Server can run here, so `exchange_double.py` speaks EWS SOAP over
+HTTP on 127.0.0.1 in the documented shapes, and exchangelib talks to it
+unmodified. Sleeps of the source (back-off, reconnection delays) are
+recorded instead of slept where a test checks them.
+"""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import os
+
+import pytest
+
+from exchange_double import ExchangeDouble
+from helpers import ENV, MAILBOX, message, write_config
+from service.config import ConfigError, ExchangeSettings, load
+from service.daemon import Daemon, build, make_sender, make_source
+from service.mail.exchange import ExchangeSender, ExchangeSource
+from service.mail.sender import Envelope
+from service.mail.source import SourceError
+
+
+@pytest.fixture
+def double():
+    server = ExchangeDouble().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def sleeps() -> list[float]:
+    return []
+
+
+@pytest.fixture
+def source(double, sleeps):
+    made = ExchangeSource(
+        url=double.url, username=double.username, password=double.password, mailbox=MAILBOX,
+        timeout=10, batch_size=2, sleep=sleeps.append,
+    )
+    yield made
+    made.close()
+
+
+def sender_for(double, **settings) -> ExchangeSender:
+    return ExchangeSender(url=double.url, username=double.username, password=double.password, mailbox=MAILBOX, timeout=10, **settings)
+
+
+def odd_messages() -> list[bytes]:
+    """Messages whose bytes a careless fetch would change: 8-bit text, binary attachments, bare LF."""
+    return [
+        message(text="ยืนยันเข้าร่วมประชุมครับ (1)"),
+        message(text="ขอลาครับ (2)", attachments=(("a.pdf", b"%PDF-1.4\x00\xff\xfe" + os.urandom(5000)),)),
+        b"From: somchai@school001.example.ac.th\nTo: meeting@office.test\nSubject: lf only\nMessage-ID: <lf@x>\n\nbody\n",
+        message(text="(4)"),
+        message(text="(5)"),
+    ]
+
+
+def test_the_inbox_is_fetched_oldest_first_byte_for_byte(double, source):
+    raws = odd_messages()
+    for raw in raws:
+        double.deliver(raw)
+    fetched = list(source.fetch_new())
+    assert [f.raw for f in fetched] == raws  # the double lists newest first unless asked to sort
+    assert len({f.ref for f in fetched}) == len(raws)
+    assert double.operations.count("FindItem") == 1 and double.operations.count("GetItem") == 3  # pages of two
+    assert double.messages() == raws, "fetching leaves the inbox as it was"
+
+
+def test_moves_make_the_folders_and_a_repeated_move_is_harmless(double, source):
+    first, second, third = message(text="1"), message(text="2"), message(text="3")
+    for raw in (first, second, third):
+        double.deliver(raw)
+    a, b, c = source.fetch_new()
+    assert "Processed" not in double.folder_names()
+    source.mark_processed(a.ref)
+    source.mark_quarantined(b.ref)
+    source.mark_processed(a.ref)  # moved before a crash, moved again after it: nothing happens
+    assert double.messages("Processed") == [first]
+    assert double.messages("Quarantine") == [second]
+    assert double.messages() == [third]
+    assert double.folder_names().count("Processed") == 1
+    # A new source (a restart) finds the folders instead of making them again.
+    again = ExchangeSource(url=double.url, username=double.username, password=double.password, mailbox=MAILBOX)
+    [left] = again.fetch_new()
+    again.mark_processed(left.ref)
+    assert double.messages("Processed") == [first, third]
+    assert double.folder_names().count("Processed") == 1 and double.operations.count("CreateFolder") == 2
+
+
+def test_throttling_is_obeyed_then_fetching_carries_on(double, source, sleeps):
+    raws = [message(text=str(n)) for n in range(3)]
+    for raw in raws:
+        double.deliver(raw)
+    double.busy(1, back_off_ms=2500)
+    with pytest.raises(SourceError, match="busy"):
+        list(source.fetch_new())
+    assert sleeps == [2.5], "the back-off the server asked for is waited out"
+    assert [f.raw for f in source.fetch_new()] == raws
+    assert sleeps == [2.5], "no further delay once the server answers"
+
+
+def test_a_long_back_off_is_capped(double, source, sleeps):
+    double.deliver(message())
+    double.busy(1, back_off_ms=900_000)
+    with pytest.raises(SourceError):
+        list(source.fetch_new())
+    assert sleeps == [source.backoff_cap]
+
+
+def test_dropped_connections_become_source_errors_and_nothing_is_lost_or_moved_twice(double, source, sleeps):
+    raws = [message(text=f"ข้อความ {n}") for n in range(7)]
+    for raw in raws:
+        double.deliver(raw)
+    double.drop(1)
+    with pytest.raises(SourceError):
+        list(source.fetch_new())
+    failures, rounds = 1, 0
+    while double.messages() and rounds < 20:
+        rounds += 1
+        try:
+            for n, fetched in enumerate(source.fetch_new()):
+                if n == 1 and rounds < 4:
+                    double.drop(1)  # the connection goes while the message is being moved
+                source.mark_processed(fetched.ref)
+        except SourceError:
+            failures += 1
+    assert double.messages() == []
+    processed = double.messages("Processed")
+    assert sorted(processed) == sorted(raws) and len(processed) == len(raws), "each message moved exactly once"
+    assert failures >= 3
+    assert sleeps and all(0 < s <= source.backoff_cap for s in sleeps), "reconnections wait"
+
+
+def test_a_refused_login_waits_the_whole_cap(double, sleeps):
+    bad = ExchangeSource(url=double.url, username=double.username, password="wrong", mailbox=MAILBOX, sleep=sleeps.append, backoff_cap=90)
+    with pytest.raises(SourceError):
+        list(bad.fetch_new())
+    with pytest.raises(SourceError):
+        list(bad.fetch_new())
+    assert sleeps == [90]
+
+
+def test_the_sender_sends_raw_mime_and_notes_the_commit_first(double):
+    data = message(to="somchai@school001.example.ac.th", text="รับทราบครับ")
+    notes: list[tuple[str, int]] = []
+    deliveries = list(sender_for(double).send_batch(
+        [Envelope("<ack-1@office.test>", MAILBOX, ("somchai@school001.example.ac.th", "hidden@school.test"), data)],
+        committing=lambda mid: notes.append((mid, len(double.sent))),
+    ))
+    assert [(d.ok, d.message_id) for d in deliveries] == [(True, "<ack-1@office.test>")]
+    assert notes == [("<ack-1@office.test>", 0)], "noted before the server had it"
+    [sent] = double.sent
+    assert (sent.disposition, sent.mime, sent.bcc) == ("SendOnly", data, ["hidden@school.test"])
+    assert double.messages("Sent Items") == []
+
+
+def test_save_copy_keeps_the_message_in_sent_items(double):
+    data = message(to="somchai@school001.example.ac.th")
+    [delivery] = sender_for(double, save_copy=True).send_batch([Envelope("<a@x>", MAILBOX, ("somchai@school001.example.ac.th",), data)])
+    assert delivery.ok
+    assert double.sent[0].disposition == "SendAndSaveCopy" and double.sent[0].saved_in == "Sent Items"
+    assert double.messages("Sent Items") == [data]
+
+
+def test_send_failures_are_classed_and_a_busy_server_stops_the_batch(double):
+    envelopes = [Envelope(f"<m{n}@x>", MAILBOX, ("a@b.test",), message(to="a@b.test")) for n in range(3)]
+    double.refuse_sends("ErrorInvalidRecipients")
+    refused = list(sender_for(double).send_batch(envelopes))
+    assert [(d.ok, d.permanent) for d in refused] == [(False, True)] * 3 and "ErrorInvalidRecipients" in refused[0].error
+    double.refuse_sends(None)
+    double.busy(1, back_off_ms=100)
+    busy = list(sender_for(double).send_batch(envelopes))
+    assert [(d.ok, d.permanent) for d in busy] == [(False, False)], "temporary, and the rest waits"
+    double.drop(1)
+    dropped = list(sender_for(double).send_batch(envelopes))
+    assert [(d.ok, d.permanent) for d in dropped] == [(False, False)]
+    assert [d.ok for d in sender_for(double).send_batch(envelopes)] == [True] * 3
+    assert len(double.sent) == 3
+
+
+def exchange_office(tmp_path, double, monkeypatch, source_extra: str = "", sender_extra: str = ""):
+    for name, value in {**ENV, "SECRETARY_EXCHANGE_PASSWORD": double.password}.items():
+        monkeypatch.setenv(name, value)
+    config = write_config(
+        tmp_path,
+        f'kind = "exchange"\nurl = "{double.url}"\nusername = \'{double.username}\'\npoll_interval = 1\n{source_extra}',
+        f'kind = "exchange"\nurl = "{double.url}"\nusername = \'{double.username}\'\n{sender_extra}',
+    )
+    return load(config)
+
+
+def test_the_configuration_reads_exchange_tables_and_names_the_key(tmp_path, double, monkeypatch):
+    settings = exchange_office(tmp_path, double, monkeypatch, sender_extra="save_copy = true")
+    assert isinstance(settings.source, ExchangeSettings) and settings.source.mailbox == MAILBOX
+    assert settings.source.verify_tls and settings.source.poll_interval == 1
+    assert settings.sender.save_copy is True
+    assert isinstance(make_source(settings), ExchangeSource) and isinstance(make_sender(settings), ExchangeSender)
+    config = settings.path
+    config.write_text(config.read_text().replace(f'url = "{double.url}"\nusername', 'url = "mail.office.go.th"\nusername', 1))
+    with pytest.raises(ConfigError, match=r"\[source\] url: must be the EWS address"):
+        load(config)
+    config.write_text(config.read_text().replace('url = "mail.office.go.th"\n', "", 1))
+    with pytest.raises(ConfigError, match=r"\[source\] url: missing"):
+        load(config)
+    monkeypatch.delenv("SECRETARY_EXCHANGE_PASSWORD")
+    config.write_text(config.read_text().replace("[source]\n", f'[source]\nurl = "{double.url}"\n', 1))
+    with pytest.raises(ConfigError, match=r"\[source\] password_env: the environment variable SECRETARY_EXCHANGE_PASSWORD"):
+        load(config)
+
+
+def run_until_empty(settings, double, rounds: int = 6) -> list:
+    handled = []
+    for _ in range(rounds):
+        daemon = Daemon(build(settings), make_source(settings), make_sender(settings))
+        daemon.run(once=True)
+        handled += daemon.handled
+        if not double.messages() and daemon.service.outbox.pending() == []:
+            break
+    return handled
+
+
+def test_the_daemon_files_a_reply_and_acknowledges_it_through_exchange(tmp_path, double, monkeypatch):
+    settings = exchange_office(tmp_path, double, monkeypatch)
+    raw = message(text="ยืนยันเข้าร่วมประชุมครับ\n\nนายสมชาย")
+    double.deliver(raw)
+    [handled] = run_until_empty(settings, double)
+    assert (handled.status, handled.kind) == ("processed", "attendance")
+    assert double.messages() == [] and double.messages("Processed") == [raw]
+    [sent] = double.sent
+    ack = email.message_from_bytes(sent.mime, policy=email.policy.default)
+    assert ack["To"] == "somchai@school001.example.ac.th"
+    assert ack["Auto-Submitted"] == "auto-replied"
+    assert ack["In-Reply-To"] == email.message_from_bytes(raw)["Message-ID"]
+    assert sent.disposition == "SendOnly"
+
+
+def test_the_daemon_over_a_throttling_and_dropping_server_handles_each_message_once(tmp_path, double, monkeypatch):
+    settings = exchange_office(tmp_path, double, monkeypatch)
+    raws = [message(text=f"ยืนยันเข้าร่วมประชุมครับ ({n})", message_id=f"<flaky-{n}@school001.example.ac.th>") for n in range(4)]
+    for raw in raws:
+        double.deliver(raw)
+    double.busy(1, back_off_ms=200)
+    double.drop(1)
+    bad = message(message_id=None)
+    double.deliver(bad)
+    handled = run_until_empty(settings, double)
+    assert double.messages() == []
+    assert sorted(double.messages("Processed")) == sorted(raws)
+    assert double.messages("Quarantine") == [bad]
+    answered = [email.message_from_bytes(s.mime)["In-Reply-To"] for s in double.sent]
+    assert sorted(answered) == sorted(email.message_from_bytes(r)["Message-ID"] for r in raws), "one acknowledgement each"
+    assert len([h for h in handled if not h.duplicate]) == len(raws) + 1
