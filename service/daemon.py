@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo
 
 from apscheduler.schedulers.background import BackgroundScheduler
 
-from .config import ExchangeSettings, FileSenderSettings, ImapSettings, MaildirSettings, Settings, SmtpSettings
+from .config import ExchangeSettings, FileSenderSettings, GraphSettings, ImapSettings, MaildirSettings, Settings, SmtpSettings
 from .directory import Directory
 from .meetings import Office
 from .mail.compose import Composer
@@ -73,8 +73,6 @@ def build(settings: Settings, clock: Callable[[], datetime] | None = None, exclu
 
 def make_source(settings: Settings) -> Source:
     source = settings.source
-    from .config import GraphSettings
-
     if isinstance(source, GraphSettings):
         from .mail.graph import GraphSource
 
@@ -127,8 +125,6 @@ def make_source(settings: Settings) -> Source:
 
 def make_sender(settings: Settings) -> Sender:
     sender = settings.sender
-    from .config import GraphSettings
-
     if isinstance(sender, GraphSettings):
         from .mail.graph import GraphSender
 
