@@ -36,6 +36,7 @@ from service.commands import apply
 from service.daemon import build
 from service.meetings.clerk import HANDLERS
 from service.meetings.meeting import shard as meeting_shard
+from service.mail.outbox import sent_shard
 from service.pipeline import log_shard
 from service.store import doc_id
 from service.ticks import run_due_steps
@@ -83,7 +84,7 @@ def run_case(case: str, size: int, runs: int, seed: int) -> dict:
         entry = store.get(log_shard(sample.identity), "messages", sample.identity)
         item = store.find(meeting_shard(MEETING), "items")[0] if case == "items" else None
         service.outbox.drain(NullSender(), clock())
-        sent = store.find("sent/2026-12", "mail")[0]
+        sent = next(d for shard in store.shards("sent/2026-12") for d in store.find(shard, "mail"))
         store.close()
 
         root_dir = settings.store
@@ -101,13 +102,16 @@ def run_case(case: str, size: int, runs: int, seed: int) -> dict:
                 f"{group}-f{n}": {**item, "id": f"{group}-f{n}", "title": f"{item['title']} (เรื่องที่ {n})"} for n in range(size - 1)
             })
         else:
-            prefill(root_dir, "sent/2026-12", "mail", {
-                f"filler-{n}@office.test": {**sent, "message_id": f"filler-{n}@office.test"} for n in range(size - 1)
-            })
+            by_shard: dict[str, dict[str, dict]] = {}
+            for n in range(size - 1):
+                message_id = f"filler-{n}@office.test"
+                by_shard.setdefault(sent_shard(message_id, sent["sent_at"]), {})[message_id] = {**sent, "message_id": message_id}
+            for name, documents in by_shard.items():
+                prefill(root_dir, name, "mail", documents)
 
         service = build(settings, clock=clock)
         store = service.office.store
-        for name in store.shards("log") + ["outbox", "sent/2026-12", meeting_shard(MEETING)]:
+        for name in store.shards("log") + ["outbox", *store.shards("sent/2026-12"), meeting_shard(MEETING)]:
             store.find(name, "messages" if name.startswith("log/") else "mail")  # read every shard once, as a running daemon has
         if case == "items":  # each a new item, as a new title makes one (the same title would revise an item)
             mails = [maker.submission(f"timed-{n}@mail.school.test", topic=f"โครงการใหม่ที่ {n}").raw for n in range(runs + 1)]
