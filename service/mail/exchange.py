@@ -64,7 +64,7 @@ from exchangelib.protocol import BaseProtocol, NoVerifyHTTPAdapter
 from exchangelib.queryset import Q
 
 from .sender import Delivery, Envelope
-from .source import PROCESSED, QUARANTINE, Fetched, SourceError
+from .source import PROCESSED, QUARANTINE, Fetched, PollingSource, SourceError
 
 log = logging.getLogger(__name__)
 
@@ -160,7 +160,7 @@ class _Connection:
             pass
 
 
-class ExchangeSource:
+class ExchangeSource(PollingSource):
     """The inbox of a mailbox on Exchange Server, read through EWS."""
 
     def __init__(
@@ -236,17 +236,6 @@ class ExchangeSource:
                 if isinstance(raw, str):
                     raw = raw.encode("utf-8")
                 yield Fetched(ref=f"{item_id} {changekey}", raw=raw)
-
-    def mark_processed(self, ref: str) -> None:
-        self._move(ref, self.processed)
-
-    def mark_quarantined(self, ref: str) -> None:
-        self._move(ref, self.quarantine)
-
-    def wait(self, timeout: float) -> None:
-        """Sleep `poll_interval` seconds, or `timeout` if that is shorter; see the module's notes."""
-        if timeout > 0:
-            self._sleep(min(self.poll_interval, timeout))
 
     def close(self) -> None:
         self._connection.drop()

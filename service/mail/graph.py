@@ -43,7 +43,7 @@ import msal
 import requests
 
 from .sender import Delivery, Envelope
-from .source import PROCESSED, QUARANTINE, Fetched, SourceError
+from .source import PROCESSED, QUARANTINE, Fetched, PollingSource, SourceError
 
 log = logging.getLogger(__name__)
 
@@ -202,7 +202,7 @@ class GraphClient:
         self.session.close()
 
 
-class GraphSource:
+class GraphSource(PollingSource):
     """The inbox of a Microsoft 365 mailbox as a source."""
 
     def __init__(
@@ -251,17 +251,6 @@ class GraphSource:
                     continue
                 raw = self.graph.check(response, 200).content
             yield Fetched(ref=message_id, raw=raw)
-
-    def mark_processed(self, ref: str) -> None:
-        self._move(ref, self.processed)
-
-    def mark_quarantined(self, ref: str) -> None:
-        self._move(ref, self.quarantine)
-
-    def wait(self, timeout: float) -> None:
-        """Sleep `poll_interval` (or `timeout`, if shorter): Graph offers a daemon like this one nothing to wait on."""
-        if timeout > 0:
-            self._sleep(min(self.poll_interval, timeout))
 
     def close(self) -> None:
         self.graph.close()

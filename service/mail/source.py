@@ -12,7 +12,7 @@ just this.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Iterator, Protocol
+from typing import Callable, Iterator, Protocol
 
 PROCESSED = "Processed"
 QUARANTINE = "Quarantine"
@@ -56,3 +56,30 @@ class Source(Protocol):
 
     def close(self) -> None:
         """Let go of connections and locks."""
+
+
+class PollingSource:
+    """What a source that polls a web API and moves messages by one call has in common (Exchange, Graph).
+
+    It needs `processed`, `quarantine` (folder names), `poll_interval`, a
+    `_sleep` function and `_move(ref, folder)`.
+    """
+
+    processed: str
+    quarantine: str
+    poll_interval: float
+    _sleep: Callable[[float], None]
+
+    def mark_processed(self, ref: str) -> None:
+        self._move(ref, self.processed)
+
+    def mark_quarantined(self, ref: str) -> None:
+        self._move(ref, self.quarantine)
+
+    def wait(self, timeout: float) -> None:
+        """Sleep `poll_interval` seconds, or `timeout` if that is shorter: the next fetch asks the server again."""
+        if timeout > 0:
+            self._sleep(min(self.poll_interval, timeout))
+
+    def _move(self, ref: str, folder: str) -> None:
+        raise NotImplementedError
