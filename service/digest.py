@@ -21,6 +21,7 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 from .mail.compose import Outgoing
+from .reply_keys import ReplyKey
 from .meetings import Office, Outcome
 from .meetings.approvals import AGENDA, drafts_of
 from .meetings.followups import STATUS_WORDS, open_actions
@@ -150,7 +151,9 @@ def last_sent(office: Office, before: datetime) -> datetime | None:
 
 
 def digest_mail(office: Office, digest: Digest, now: datetime) -> Outgoing:
-    return Outgoing(template="digest", to=(office.clerk,), cause=f"digest:{digest.day.isoformat()}",
+    """The digest, with a reply key: what the clerk writes back to it is a note for the clerk, never an agenda item."""
+    key = ReplyKey("digest", "office", "clerk").token(office.reply_key_secret)
+    return Outgoing(template="digest", to=(office.clerk,), cause=f"digest:{digest.day.isoformat()}", reply_key=key,
                     context={"digest": digest, "now": now, "quiet": digest.quiet})
 
 

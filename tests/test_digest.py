@@ -127,3 +127,16 @@ def test_the_digest_renders_thai_in_a_browser(office):
     png = screenshot(page, ARTIFACTS / "digest.png")
     assert png.stat().st_size > 20_000
     assert_no_tofu(page)
+
+
+def test_the_clerks_reply_to_a_digest_is_filed_for_the_clerk_not_taken_as_an_agenda_item(office):
+    settings, clock, world = office
+    run(settings, clock, day(11, 25, 8))  # the call for items is out: an attachment from a group member would be an item
+    [digest] = digests(world, settings)
+    world.deliver(settings, message(sender="นางสาวกนกวรรณ มีสุข <clerk@office.example.go.th>", subject=f"Re: {digest['Subject']}",
+                                    text="รับทราบค่ะ แนบตารางงานไว้ดูเอง", attachments=(("ตาราง.pdf", b"%PDF-1.4 x"),),
+                                    headers=(("In-Reply-To", digest["Message-ID"]), ("References", digest["Message-ID"]))))
+    [handled] = run(settings, clock, day(11, 25, 9))
+    assert (handled.kind, handled.rule) == ("unknown", "answer-to-digest")
+    service = build(settings, clock=clock, exclusive=False)
+    assert service.office.store.find("meetings/sa2569-11/meeting", "items") == []

@@ -202,5 +202,6 @@ def _latest_to(settings: Settings, address: str):
     if not address:
         return None
     sent = [email.message_from_bytes(p.read_bytes(), policy=email.policy.default) for p in settings.sender.path.glob("*.eml")]
-    mine = [m for m in sent if address in m["To"] and m["Reply-To"]]  # what asks for an answer carries a reply key
+    # What asks for an answer carries a reply key; people answer those, not the clerk's digest.
+    mine = [m for m in sent if address in m["To"] and m["Reply-To"] and not m["Message-ID"].startswith("<digest-")]
     return max(mine, key=lambda m: (m["Date"].datetime, m["Message-ID"])) if mine else None
