@@ -34,7 +34,6 @@ Failures come out as `SourceError`:
 from __future__ import annotations
 
 import logging
-import random
 import time
 from contextlib import contextmanager
 from typing import Callable, Iterable, Iterator
@@ -64,7 +63,7 @@ from exchangelib.protocol import BaseProtocol, NoVerifyHTTPAdapter
 from exchangelib.queryset import Q
 
 from .sender import Delivery, Envelope
-from .source import PROCESSED, QUARANTINE, Fetched, PollingSource, SourceError
+from .source import PROCESSED, QUARANTINE, Backoff, Fetched, PollingSource, SourceError
 
 log = logging.getLogger(__name__)
 
@@ -196,8 +195,7 @@ class ExchangeSource(PollingSource):
         self.backoff_cap = backoff_cap
         self.batch_size = batch_size
         self._sleep = sleep
-        self._delay = 0.0
-        self._jitter = True
+        self._backoff = Backoff(backoff_base, backoff_cap, sleep)
         self._folders: dict[str, Folder] = {}
 
     # The source protocol.
@@ -244,8 +242,8 @@ class ExchangeSource(PollingSource):
     # The connection.
 
     def _account(self) -> Account:
-        if self._connection._account is None and self._delay:
-            self._sleep(random.uniform(self._delay / 2, self._delay) if self._jitter else self._delay)
+        if self._connection._account is None:
+            self._backoff.pause()
         return self._connection.account()
 
     @contextmanager
@@ -258,23 +256,22 @@ class ExchangeSource(PollingSource):
             wait = min(back_off, self.backoff_cap)
             log.warning("%s: %s is busy and asks for %.1f s of quiet; waiting %.1f s", doing, self.url, back_off, wait)
             self._sleep(wait)  # honoured here, then the daemon calls again
-            self._delay = 0.0
+            self._backoff.succeeded()
             raise SourceError(f"{doing} on {self.url}: the server is busy (asked to back off {back_off:.1f} s)") from error
         except UnauthorizedError as error:
             self._connection.drop()
             self._folders.clear()
-            self._delay, self._jitter = self.backoff_cap, False
+            self._backoff.refused(exact=True)
             log.error("%s: %s refused the login for %s (%s); check the username and password", doing, self.url, self.username, error)
             raise SourceError(f"{doing} on {self.url}: {error}") from error
         except CONNECTION_ERRORS as error:
             self._connection.drop()
             self._folders.clear()
-            self._delay = min(self.backoff_cap, 2 * self._delay) if self._delay else self.backoff_base
-            self._jitter = True
+            self._backoff.failed()
             log.warning("%s: %s (%s): %s", doing, self.url, type(error).__name__, error)
             raise SourceError(f"{doing} on {self.url}: {type(error).__name__}: {error}") from error
         else:
-            self._delay = 0.0
+            self._backoff.succeeded()
 
     # Folders and moves.
 

@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import base64
 import logging
-import random
 import time
 from contextlib import contextmanager
 from email.parser import BytesHeaderParser
@@ -43,7 +42,7 @@ import msal
 import requests
 
 from .sender import Delivery, Envelope
-from .source import PROCESSED, QUARANTINE, Fetched, PollingSource, SourceError
+from .source import PROCESSED, QUARANTINE, Backoff, Fetched, PollingSource, SourceError
 
 log = logging.getLogger(__name__)
 
@@ -234,7 +233,7 @@ class GraphSource(PollingSource):
         self.backoff_base = backoff_base
         self.backoff_cap = backoff_cap
         self._sleep = sleep
-        self._delay = 0.0
+        self._backoff = Backoff(backoff_base, backoff_cap, sleep)
         self._folders: dict[str, str] = {}
 
     # The source protocol.
@@ -260,22 +259,20 @@ class GraphSource(PollingSource):
     @contextmanager
     def _talking(self, doing: str) -> Iterator[None]:
         """Turn every failure into SourceError; after one, the next call first waits (capped, doubling)."""
-        if self._delay:
-            self._sleep(random.uniform(self._delay / 2, self._delay))
+        self._backoff.pause()
         try:
             yield
         except FAILURES as error:
             if isinstance(error, GraphAuthError) and error.code in REFUSED:
-                self._delay = self.backoff_cap
+                self._backoff.refused()
                 log.error("%s: the identity platform refused the sign-in (%s); check tenant, client_id and the secret", doing, error)
             else:
-                self._delay = min(self.backoff_cap, 2 * self._delay) if self._delay else self.backoff_base
-                if isinstance(error, GraphError) and error.retry_after:
-                    self._delay = max(self._delay, min(error.retry_after, self.backoff_cap))
+                asked = error.retry_after if isinstance(error, GraphError) else None
+                self._backoff.failed(at_least=asked or 0.0)
                 log.warning("%s in %s: %s: %s", doing, self.graph.mailbox, type(error).__name__, error)
             raise SourceError(f"{doing} in {self.graph.mailbox}: {error}") from error
         else:
-            self._delay = 0.0
+            self._backoff.succeeded()
 
     def _inbox(self) -> list[str]:
         """The ids of the messages in the inbox, oldest first, every page."""

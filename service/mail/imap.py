@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import imaplib
 import logging
-import random
 import re
 import ssl
 import time
@@ -29,7 +28,7 @@ from typing import Callable, Iterator
 from imapclient import DELETED, IMAPClient
 from imapclient.exceptions import LoginError
 
-from .source import PROCESSED, QUARANTINE, Fetched, SourceError
+from .source import PROCESSED, QUARANTINE, Backoff, Fetched, SourceError
 
 log = logging.getLogger(__name__)
 
@@ -98,7 +97,7 @@ class ImapSource:
         self.use_uidplus = use_uidplus
         self._sleep = sleep
         self._client: IMAPClient | None = None
-        self._delay = 0.0
+        self._backoff = Backoff(backoff_base, backoff_cap, sleep)
         self._uidvalidity: int | None = None
         self._uidnext: int | None = None
         self._fetched_at: tuple[int | None, int | None] = (None, None)
@@ -187,14 +186,14 @@ class ImapSource:
             self._drop()
             refused = isinstance(error, LoginError) and not TEMPORARY_LOGIN_FAILURE.search(str(error))
             if refused:
-                self._delay = self.backoff_cap
+                self._backoff.refused()
                 log.error("%s: %s refused the login for %s (%s); check the username and password", doing, self.host, self.username, error)
             else:
-                self._delay = min(self.backoff_cap, 2 * self._delay) if self._delay else self.backoff_base
+                self._backoff.failed()
                 log.warning("%s: %s (%s): %s", doing, self.host, type(error).__name__, error)
             raise SourceError(f"{doing} on {self.host}: {error}") from error
         else:
-            self._delay = 0.0
+            self._backoff.succeeded()
 
     def _open(self) -> IMAPClient:
         """The connection, with the inbox freshly SELECTed.
@@ -221,8 +220,7 @@ class ImapSource:
 
     def _connected(self) -> IMAPClient:
         if self._client is None:
-            if self._delay:
-                self._sleep(random.uniform(self._delay / 2, self._delay))
+            self._backoff.pause()
             self._client = self._connect()
             try:
                 self._prepare(self._client)

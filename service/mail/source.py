@@ -11,6 +11,7 @@ just this.
 
 from __future__ import annotations
 
+import random
 from dataclasses import dataclass
 from typing import Callable, Iterator, Protocol
 
@@ -56,6 +57,39 @@ class Source(Protocol):
 
     def close(self) -> None:
         """Let go of connections and locks."""
+
+
+@dataclass
+class Backoff:
+    """How long a source waits before its next attempt after a failure.
+
+    Doubling from `base` up to `cap`, with jitter so that many daemons do not
+    come back at once; the whole cap after a refused login (a wrong password
+    will not heal in a second); nothing once an attempt went through.
+    """
+
+    base: float
+    cap: float
+    sleep: Callable[[float], None]
+    delay: float = 0.0
+    jitter: bool = True
+
+    def pause(self) -> None:
+        """Wait before an attempt, if the last one failed."""
+        if self.delay:
+            self.sleep(random.uniform(self.delay / 2, self.delay) if self.jitter else self.delay)
+
+    def failed(self, at_least: float = 0.0) -> None:
+        """A failure: the next wait doubles (capped), and is at least what the server asked for."""
+        self.delay = max(min(self.cap, 2 * self.delay) if self.delay else self.base, min(at_least, self.cap))
+        self.jitter = True
+
+    def refused(self, exact: bool = False) -> None:
+        """A refused login: the next attempt waits the whole cap (`exact`: without jitter)."""
+        self.delay, self.jitter = self.cap, not exact
+
+    def succeeded(self) -> None:
+        self.delay = 0.0
 
 
 class PollingSource:
