@@ -319,3 +319,15 @@ def test_a_broken_rule_is_an_error_naming_the_file_and_the_entry(rules, file, ol
     reply = text_reply("ยืนยันเข้าร่วมครับ")
     with pytest.raises(RuleError, match=re.escape(expected)):
         read_attendance(reply, rules) if file.startswith("replies") else read_approval(reply, rules)
+
+
+def test_a_counter_whose_start_cannot_be_read_is_still_a_counter_without_a_time():
+    """icalendar keeps "DTSTART:2026" as a broken property and raises when it is read (found by tests/test_fuzz.py)."""
+    mail = EmailMessage()
+    mail["From"], mail["To"], mail["Subject"], mail["Message-ID"] = "somchai@school001.example.ac.th", "meeting@office.test", "", "<c@school.test>"
+    mail.set_content(
+        "BEGIN:VCALENDAR\r\nMETHOD:COUNTER\r\nVERSION:2.0\r\nBEGIN:VEVENT\r\nUID:sa2569-11@office.test\r\n"
+        "ATTENDEE;PARTSTAT=ACCEPTED:mailto:somchai@school001.example.ac.th\r\nDTSTART;TZID=Asia/Bangkok:2026\r\n"
+        "SEQUENCE:0\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n", subtype="calendar", params={"method": "COUNTER"})
+    attendance = read_attendance(InboundMessage.parse(mail.as_bytes()))
+    assert attendance.answer == "counter" and attendance.proposed_start is None

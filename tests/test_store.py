@@ -81,3 +81,13 @@ def test_a_full_disk_leaves_every_shard_as_it_was(tmp_path, monkeypatch):
     monkeypatch.setattr(storage, "write_atomically", real_write)
     assert store.get("outbox", "mail", "m1")["n"] == 2
     assert store.get("log/00", "messages", "mid:1")["n"] == 2
+
+
+def test_text_with_undecodable_bytes_is_stored_and_read_back_as_it_was(tmp_path):
+    """A header with bytes no charset reads parses to lone surrogates; the store must keep them, not fail on them."""
+    sender = b"\xc2\x80\xff <x@school.test>".decode("utf-8", "surrogateescape")
+    with Store(tmp_path) as store:
+        with store.transaction() as transaction:
+            transaction.put("log/00", "messages", "m1", {"from": sender, "subject": "ไทย"})
+    with Store(tmp_path) as store:
+        assert store.get("log/00", "messages", "m1")["from"] == sender

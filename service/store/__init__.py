@@ -28,7 +28,7 @@ from typing import Any, Callable, Iterator
 from tinydb import TinyDB
 from tinydb.table import Document
 
-from .storage import AtomicJSONStorage, write_atomically
+from .storage import AtomicJSONStorage, to_json, write_atomically
 
 JOURNAL = "journal.json"
 LOCK = "secretary.lock"
@@ -125,7 +125,7 @@ class Store:
             return
         records = [list(op) for op in transaction.operations]
         try:
-            write_atomically(self.root / JOURNAL, json.dumps(records, ensure_ascii=False).encode("utf-8"))
+            write_atomically(self.root / JOURNAL, to_json(records))
         except OSError as error:
             raise StoreError(f"cannot write the store at {self.root}: {error}") from error
         self._unfinished = True

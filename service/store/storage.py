@@ -18,6 +18,12 @@ from typing import Any
 from tinydb.storages import Storage
 
 
+def to_json(data: Any) -> bytes:
+    """JSON as the store writes it: Thai as it is, and what a sloppy header smuggled in
+    (lone surrogates from undecodable bytes) as \\u escapes, which read back as they were."""
+    return json.dumps(data, ensure_ascii=False).encode("utf-8", "backslashreplace")
+
+
 def write_atomically(path: Path, data: bytes) -> None:
     """Replace `path` with `data` so that a crash leaves the old or the new content."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -89,7 +95,7 @@ class AtomicJSONStorage(Storage):
 
     def _persist(self) -> None:
         try:
-            write_atomically(self.path, json.dumps(self._data, ensure_ascii=False).encode("utf-8"))
+            write_atomically(self.path, to_json(self._data))
         except BaseException:
             self._data = None
             raise

@@ -272,7 +272,10 @@ def _comment(event: Event, person: vCalAddress, prodid: str, message: InboundMes
 
 
 def _as_datetime(value: Any) -> datetime | None:
-    moment = getattr(value, "dt", None)
+    try:
+        moment = getattr(value, "dt", None)
+    except ValueError:  # icalendar keeps an unreadable value ("DTSTART:2026") and raises when it is read
+        return None
     if isinstance(moment, datetime):
         return moment
     if isinstance(moment, date):
