@@ -14,6 +14,7 @@ from helpers import ENV, MAILBOX, message, write_config
 from service import pipeline as pipeline_module
 from service.commands import apply
 from service.mail import compose
+from service.mail.message import InboundMessage
 from service.meetings import steps
 from service.meetings.clerk import HANDLERS
 from service.ticks import run_due_steps
@@ -191,3 +192,9 @@ def test_a_broken_timeline_step_leaves_it_due_and_the_daemon_going(office, monke
     assert run_due_steps(service.office, service.outbox, late) == []
     monkeypatch.undo()
     assert "st2569-1:call_for_items" in run_due_steps(service.office, service.outbox, late)
+
+
+def test_a_reply_to_that_is_no_address_is_not_answered_to(tmp_path):
+    """An encoded word with no address in Reply-To (found by tests/test_fuzz.py) must not become the acknowledgement's To."""
+    raw = message(headers=(("Reply-To", "=?windows-874?b?NULL?= I will attend."),))
+    assert InboundMessage.parse(raw).reply_to == ""

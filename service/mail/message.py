@@ -120,7 +120,7 @@ class InboundMessage:
             message_id=message_id,
             sender=sender.lower(),
             sender_name=sender_name,
-            reply_to=parseaddr(header_value(message, "Reply-To"))[1].lower(),
+            reply_to=next(iter(_addresses(message, "Reply-To")), ""),  # an address, or none: never what a broken header left
             to=_addresses(message, "To"),
             cc=_addresses(message, "Cc"),
             subject=" ".join(header_value(message, "Subject").split()),
