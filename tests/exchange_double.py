@@ -15,29 +15,49 @@ for throttling), so that exchangelib talks to it unmodified:
   one, newest first as Exchange does),
 - GetItem with MimeContent (base64),
 - MoveItem (the moved item gets a new id, as in Exchange),
-- CreateItem with MessageDisposition SendOnly / SendAndSaveCopy (recorded in `sent`).
+- CreateItem with MessageDisposition SendOnly / SendAndSaveCopy (recorded in `sent`),
+- Subscribe (PullSubscriptionRequest), GetEvents and Unsubscribe: each
+  subscription queues the events of its folders (CreatedEvent and
+  NewMailEvent on delivery, MovedEvent on MoveItem) under increasing
+  watermarks; GetEvents returns those after the watermark it is given (50 at
+  most, MoreEvents if there are more) or a StatusEvent when there are none,
+- SyncFolderItems: a sync state names what the client has seen; the answer
+  lists Create and Delete changes since (MaxChangesReturned at a time,
+  IncludesLastItemInRange false while there are more).
 
 Authentication is HTTP Basic: a request without credentials gets a 401 with
-`WWW-Authenticate: Basic`, wrong credentials a 401.
+`WWW-Authenticate: Basic`, wrong credentials a 401. With `oauth=True` it is
+a bearer token instead, issued by the identity platform's v2.0 token
+endpoint, which the double also serves (`authority`), for the scope
+`https://127.0.0.1/.default`; `authorizations` records what each request
+carried.
 
 Faults on demand: `busy(count, back_off_ms)` answers the next requests with
 ErrorServerBusy; `drop(count)` reads the next requests and closes the
 connection without a word (both spare exchangelib's ConvertId version
 probe, which swallows errors); `refuse_sends(code)` answers CreateItem with an
-error response message.
+error response message; `expire_subscriptions()` makes the next GetEvents of
+every subscription answer ErrorExpiredSubscription (and later ones
+ErrorSubscriptionNotFound: the server has forgotten it); `refuse_subscriptions()`
+answers Subscribe as Exchange does for a delegate it will not notify;
+`forget_sync_states()` makes the next SyncFolderItems answer ErrorInvalidSyncStateData.
 """
 
 from __future__ import annotations
 
 import base64
 import itertools
+import json
 import socket
 import threading
 import uuid
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs
 from xml.sax.saxutils import escape
+
+from graph_double import TENANT, token_answer
 
 S = "http://schemas.xmlsoap.org/soap/envelope/"
 T = "http://schemas.microsoft.com/exchange/services/2006/types"
@@ -70,6 +90,15 @@ class ItemRecord:
 
 
 @dataclass
+class Subscription:
+    id: str
+    folders: set[str]
+    event_types: set[str]
+    events: list[tuple[int, str]] = field(default_factory=list)  # (watermark number, the event's XML)
+    expired: bool = False
+
+
+@dataclass
 class Sent:
     disposition: str
     mime: bytes
@@ -80,9 +109,12 @@ class Sent:
 class ExchangeDouble:
     """One mailbox behind an EWS endpoint; start it with `start()`, stop it with `stop()`."""
 
-    def __init__(self, username: str = "OFFICE\\meeting", password: str = "secret") -> None:
+    def __init__(self, username: str = "OFFICE\\meeting", password: str = "secret", oauth: bool = False) -> None:
         self.username = username
         self.password = password
+        self.oauth = oauth
+        self.tokens: set[str] = set()
+        self.authorizations: list[str] = []
         self.lock = threading.RLock()
         self.folders: dict[str, FolderRecord] = {}
         self.items: dict[str, ItemRecord] = {}
@@ -92,6 +124,10 @@ class ExchangeDouble:
         self._busy: list[int] = []  # back-off milliseconds, one per request to refuse
         self._drops = 0
         self._refuse_sends: str | None = None
+        self.subscriptions: dict[str, Subscription] = {}
+        self._watermarks = itertools.count(1)
+        self._refuse_subscriptions = False
+        self.sync_states: dict[str, frozenset[str]] = {}
         root = self._add_folder("Root", None, "root", None)
         top = self._add_folder("Top of Information Store", root.id, "msgfolderroot", None)
         self._add_folder("Inbox", top.id, "inbox")
@@ -99,7 +135,8 @@ class ExchangeDouble:
         self._add_folder("Drafts", top.id, "drafts")
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self.server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/EWS/Exchange.asmx"
+        self.authority = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.url = f"{self.authority}/EWS/Exchange.asmx"
 
     # Control from the tests.
 
@@ -116,6 +153,8 @@ class ExchangeDouble:
         with self.lock:
             item = ItemRecord(id=_new_id(), folder=self.distinguished("inbox").id, mime=raw, received=next(self._clock))
             self.items[item.id] = item
+            for event_type in ("CreatedEvent", "NewMailEvent"):
+                self._event(event_type, item)
             return item.id
 
     def messages(self, folder: str = "Inbox") -> list[bytes]:
@@ -142,6 +181,19 @@ class ExchangeDouble:
         with self.lock:
             self._refuse_sends = code
 
+    def expire_subscriptions(self) -> None:
+        with self.lock:
+            for subscription in self.subscriptions.values():
+                subscription.expired = True
+
+    def refuse_subscriptions(self) -> None:
+        with self.lock:
+            self._refuse_subscriptions = True
+
+    def forget_sync_states(self) -> None:
+        with self.lock:
+            self.sync_states.clear()
+
     def distinguished(self, name: str) -> FolderRecord:
         return next(f for f in self.folders.values() if f.distinguished == name)
 
@@ -151,6 +203,22 @@ class ExchangeDouble:
         folder = FolderRecord(id=_new_id(), name=name, parent=parent, distinguished=distinguished, folder_class=folder_class)
         self.folders[folder.id] = folder
         return folder
+
+    def _event(self, event_type: str, item: ItemRecord, old: ItemRecord | None = None) -> None:
+        """Queue an event for every subscription that watches the item's folder (or, for a move, the one it left)."""
+        folders = {item.folder} | ({old.folder} if old else set())
+        for subscription in self.subscriptions.values():
+            if subscription.folders & folders and event_type in subscription.event_types and not subscription.expired:
+                number = next(self._watermarks)
+                parent = self.folders[item.folder]
+                xml = (
+                    f"<t:{event_type}><t:Watermark>{_watermark(number)}</t:Watermark><t:TimeStamp>2026-12-01T02:00:00Z</t:TimeStamp>"
+                    f'<t:ItemId Id="{item.id}" ChangeKey="{item.changekey}"/><t:ParentFolderId Id="{parent.id}" ChangeKey="{parent.changekey}"/>'
+                )
+                if old:
+                    left = self.folders[old.folder]
+                    xml += f'<t:OldItemId Id="{old.id}" ChangeKey="{old.changekey}"/><t:OldParentFolderId Id="{left.id}" ChangeKey="{left.changekey}"/>'
+                subscription.events.append((number, xml + f"</t:{event_type}>"))
 
     def _resolve_folder(self, element: ET.Element) -> FolderRecord | None:
         if element.tag == f"{{{T}}}DistinguishedFolderId":
@@ -170,8 +238,18 @@ class ExchangeDouble:
 
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-                expected = "Basic " + base64.b64encode(f"{double.username}:{double.password}".encode()).decode()
-                if self.headers.get("Authorization") != expected:
+                if double.oauth and self.path == f"/{TENANT}/oauth2/v2.0/token":
+                    with double.lock:
+                        status, answer = token_answer(parse_qs(body.decode()), "https://127.0.0.1/.default", double.tokens)
+                    self._reply(status, json.dumps(answer).encode(), {"Content-Type": "application/json"})
+                    return
+                given = self.headers.get("Authorization", "")
+                double.authorizations.append(given)
+                if double.oauth:
+                    if given.removeprefix("Bearer ") not in double.tokens:
+                        self._reply(401, b"", {"WWW-Authenticate": 'Bearer realm="", error="invalid_token"'})
+                        return
+                elif given != "Basic " + base64.b64encode(f"{double.username}:{double.password}".encode()).decode():
                     self._reply(401, b"", {"WWW-Authenticate": 'Basic realm="127.0.0.1"'})
                     return
                 probe = b"ConvertId" in body  # exchangelib's version probe; faults are kept for mailbox operations
@@ -193,9 +271,10 @@ class ExchangeDouble:
 
             def _reply(self, status: int, data: bytes, headers: dict[str, str] | None = None) -> None:
                 self.send_response(status)
-                if data:
+                headers = headers or {}
+                if data and "Content-Type" not in headers:
                     self.send_header("Content-Type", "text/xml; charset=utf-8")
-                for name, value in (headers or {}).items():
+                for name, value in headers.items():
                     self.send_header(name, value)
                 self.send_header("Content-Length", str(len(data)))
                 self.end_headers()
@@ -328,6 +407,7 @@ class ExchangeDouble:
                 del self.items[item.id]
                 moved = ItemRecord(id=_new_id(), folder=target.id, mime=item.mime, received=item.received)
                 self.items[moved.id] = moved
+                self._event("MovedEvent", moved, old=item)
                 out.append(_success("MoveItem", f'<m:Items><t:Message><t:ItemId Id="{moved.id}" ChangeKey="{moved.changekey}"/></t:Message></m:Items>'))
         return out
 
@@ -353,6 +433,77 @@ class ExchangeDouble:
             out.append(_success("CreateItem", "<m:Items/>"))
         return out
 
+    def _op_Subscribe(self, request: ET.Element) -> list[str]:
+        pull = request.find(f"{{{M}}}PullSubscriptionRequest")
+        if self._refuse_subscriptions:
+            return [_error("Subscribe", "ErrorSubscriptionDelegateAccessNotSupported", "Subscriptions are not supported for delegate user access.")]
+        if pull is None:
+            return [_error("Subscribe", "ErrorInvalidSubscriptionRequest", "this double only has pull subscriptions")]
+        folders = [self._resolve_folder(element) for element in pull.find(f"{{{T}}}FolderIds")]
+        if None in folders:
+            return [_error("Subscribe", "ErrorFolderNotFound", "The specified folder could not be found in the store.")]
+        subscription = Subscription(
+            id=str(uuid.uuid4()),
+            folders={f.id for f in folders},
+            event_types={e.text or "" for e in pull.iter(f"{{{T}}}EventType")},
+        )
+        self.subscriptions[subscription.id] = subscription
+        number = next(self._watermarks)
+        return [_success("Subscribe", f"<m:SubscriptionId>{subscription.id}</m:SubscriptionId><m:Watermark>{_watermark(number)}</m:Watermark>")]
+
+    def _op_GetEvents(self, request: ET.Element) -> list[str]:
+        subscription = self.subscriptions.get(request.findtext(f"{{{M}}}SubscriptionId", ""))
+        after = _watermark_number(request.findtext(f"{{{M}}}Watermark", ""))
+        if subscription is None:
+            return [_error("GetEvents", "ErrorSubscriptionNotFound", "The specified subscription was not found.")]
+        if subscription.expired:
+            del self.subscriptions[subscription.id]
+            return [_error("GetEvents", "ErrorExpiredSubscription", "The subscription has expired.")]
+        if after is None:
+            return [_error("GetEvents", "ErrorInvalidWatermark", "The watermark used for creating this subscription was not recognized.")]
+        waiting = [(number, xml) for number, xml in subscription.events if number > after]
+        events = "".join(xml for _, xml in waiting[:50]) or f"<t:StatusEvent><t:Watermark>{_watermark(after)}</t:Watermark></t:StatusEvent>"
+        return [_success(
+            "GetEvents",
+            f"<m:Notification><t:SubscriptionId>{subscription.id}</t:SubscriptionId><t:PreviousWatermark>{_watermark(after)}</t:PreviousWatermark>"
+            f"<t:MoreEvents>{'true' if len(waiting) > 50 else 'false'}</t:MoreEvents>{events}</m:Notification>",
+        )]
+
+    def _op_Unsubscribe(self, request: ET.Element) -> list[str]:
+        if self.subscriptions.pop(request.findtext(f"{{{M}}}SubscriptionId", ""), None) is None:
+            return [_error("Unsubscribe", "ErrorSubscriptionNotFound", "The specified subscription was not found.")]
+        return [_success("Unsubscribe", "")]
+
+    def _op_SyncFolderItems(self, request: ET.Element) -> list[str]:
+        folder = self._resolve_folder(request.find(f"{{{M}}}SyncFolderId")[0])
+        state = request.findtext(f"{{{M}}}SyncState")
+        if folder is None:
+            return [_error("SyncFolderItems", "ErrorFolderNotFound", "The specified folder could not be found in the store.")]
+        if state is not None and state not in self.sync_states:
+            return [_error(
+                "SyncFolderItems", "ErrorInvalidSyncStateData", "Synchronization state data is corrupt or otherwise invalid.",
+                "<m:SyncState /><m:IncludesLastItemInRange>true</m:IncludesLastItemInRange>",
+            )]
+        seen = set(self.sync_states.get(state or "", frozenset()))
+        now = sorted((i for i in self.items.values() if i.folder == folder.id), key=lambda i: i.received)
+        changes = [("Delete", item_id) for item_id in sorted(seen - {i.id for i in now})] + [("Create", i.id) for i in now if i.id not in seen]
+        limit = int(request.findtext(f"{{{M}}}MaxChangesReturned", "512"))
+        xml = []
+        for kind, item_id in changes[:limit]:
+            if kind == "Delete":
+                seen.discard(item_id)
+                xml.append(f'<t:Delete><t:ItemId Id="{item_id}"/></t:Delete>')
+            else:
+                seen.add(item_id)
+                xml.append(f'<t:Create><t:Message><t:ItemId Id="{item_id}" ChangeKey="{self.items[item_id].changekey}"/></t:Message></t:Create>')
+        token = base64.b64encode(uuid.uuid4().bytes).decode()
+        self.sync_states[token] = frozenset(seen)
+        return [_success(
+            "SyncFolderItems",
+            f"<m:SyncState>{token}</m:SyncState><m:IncludesLastItemInRange>{'true' if len(changes) <= limit else 'false'}"
+            f"</m:IncludesLastItemInRange><m:Changes>{''.join(xml)}</m:Changes>",
+        )]
+
     def _folder_xml(self, folder: FolderRecord) -> str:
         parent = self.folders.get(folder.parent or "")
         children = sum(1 for f in self.folders.values() if f.parent == folder.id)
@@ -370,6 +521,18 @@ def _new_id() -> str:
     return base64.b64encode(b"AAMk" + uuid.uuid4().bytes).decode()
 
 
+def _watermark(number: int) -> str:
+    return base64.b64encode(number.to_bytes(8, "little") + b"\x01").decode()
+
+
+def _watermark_number(text: str) -> int | None:
+    try:
+        data = base64.b64decode(text, validate=True)
+    except ValueError:
+        return None
+    return int.from_bytes(data[:8], "little") if len(data) == 9 else None
+
+
 def _envelope(body: str) -> str:
     return f'<?xml version="1.0" encoding="utf-8"?><s:Envelope xmlns:s="{S}">{HEADER}<s:Body>{body}</s:Body></s:Envelope>'
 
@@ -381,10 +544,10 @@ def _success(operation: str, content: str) -> str:
     )
 
 
-def _error(operation: str, code: str, text: str) -> str:
+def _error(operation: str, code: str, text: str, extra: str = "") -> str:
     return (
         f'<m:{operation}ResponseMessage ResponseClass="Error"><m:MessageText>{escape(text)}</m:MessageText>'
-        f"<m:ResponseCode>{code}</m:ResponseCode><m:DescriptiveLinkKey>0</m:DescriptiveLinkKey>"
+        f"<m:ResponseCode>{code}</m:ResponseCode><m:DescriptiveLinkKey>0</m:DescriptiveLinkKey>{extra}"
         f"</m:{operation}ResponseMessage>"
     )
 

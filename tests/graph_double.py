@@ -2,13 +2,16 @@
 
 It speaks the wire formats Microsoft documents, for the calls the service
 makes: the tenant's OpenID configuration and the v2.0 token endpoint
-(client-credentials grant), and the Graph mail calls: listing a folder's
-messages (`$orderby`, `$top`, `$skip` in `@odata.nextLink`), a message's
+(client-credentials grant), and the Graph mail calls: a folder's message
+delta (pages of `Prefer: odata.maxpagesize` through `@odata.nextLink` with a
+`$skiptoken`, then `@odata.deltaLink` with a `$deltatoken`; `@removed` entries
+for what left; newest first, since Graph guarantees no order; 410 Gone
+`SyncStateNotFound` for a token it no longer knows), a message's
 MIME (`$value`), `move`, listing (`$filter=displayName eq '…'`) and creating
 mail folders, and `sendMail` with a base64 MIME body. It keeps a mailbox in
 memory, records every request, and can be told to misbehave: answer 429 with
-Retry-After, drop the connection, or revoke every token it issued so the next
-call gets 401 InvalidAuthenticationToken.
+Retry-After, drop the connection, revoke every token it issued so the next
+call gets 401 InvalidAuthenticationToken, or forget its delta tokens.
 
 MSAL insists on an https authority, so the server has a self-signed
 certificate made at start; `ca_file` is the file to trust.
@@ -67,6 +70,7 @@ class Seen:
     method: str
     path: str
     status: int
+    query: str = ""
 
 
 @dataclass
@@ -119,6 +123,8 @@ class GraphDouble:
         self.seen: list[Seen] = []
         self.sent: list[bytes] = []
         self._clock = itertools.count()
+        self.delta_tokens: dict[str, frozenset[str]] = {}  # deltatoken → the folder's ids when it was issued
+        self.rounds: dict[str, tuple[list[dict], frozenset[str]]] = {}  # skiptoken → the changes still to page through
         self._folder = tempfile.TemporaryDirectory()
         self.ca_file, key_file = _certificate(Path(self._folder.name))
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
@@ -158,6 +164,23 @@ class GraphDouble:
         with self.lock:
             self.faults.append(Fault(method, re.compile(path), kind, count, retry_after))
 
+    def start_round(self, folder: str, seen: frozenset[str]) -> tuple[list[dict], frozenset[str]]:
+        """The changes since `seen` (the folder's ids when a delta link was issued), newest first: a delta's order is not guaranteed."""
+        now = sorted((m for m in self.mailbox.messages.values() if m.folder == folder), key=lambda m: m.received, reverse=True)
+        ids = frozenset(m.id for m in now)
+        changes = [{"@odata.type": "#microsoft.graph.message", "id": gone, "@removed": {"reason": "deleted"}} for gone in sorted(seen - ids)]
+        changes += [
+            {"@odata.type": "#microsoft.graph.message", "@odata.etag": 'W/"CQAAABYAAAB"', "id": m.id,
+             "receivedDateTime": m.received.strftime("%Y-%m-%dT%H:%M:%SZ")}
+            for m in now if m.id not in seen
+        ]
+        return changes, ids
+
+    def forget_delta_tokens(self) -> None:
+        """Every delta link issued so far answers 410 Gone, as after Exchange Online drops its sync state."""
+        with self.lock:
+            self.delta_tokens.clear()
+
     def revoke_tokens(self) -> None:
         with self.lock:
             self.tokens.clear()
@@ -173,6 +196,21 @@ class GraphDouble:
                     fault.count -= 1
                     return fault
         return None
+
+
+def token_answer(form: dict[str, list[str]], scope: str, tokens: set[str]) -> tuple[int, dict]:
+    """The v2.0 token endpoint's answer to a client-credentials request for `scope`, as the identity platform words it.
+
+    A token it issues is added to `tokens`, which the resource server then accepts.
+    """
+    value = {k: v[0] for k, v in form.items()}
+    if value.get("grant_type") != "client_credentials" or value.get("scope") != scope:
+        return 400, {"error": "invalid_request", "error_description": "AADSTS900144: The request body must contain the grant_type and scope.", "error_codes": [900144]}
+    if value.get("client_id") != CLIENT_ID or value.get("client_secret") != SECRET:
+        return 401, {"error": "invalid_client", "error_description": "AADSTS7000215: Invalid client secret provided.", "error_codes": [7000215]}
+    token = "eyJ0eXAiOiJKV1QiLCJub25jZSI6" + uuid.uuid4().hex
+    tokens.add(token)
+    return 200, {"token_type": "Bearer", "expires_in": 3599, "ext_expires_in": 3599, "access_token": token}
 
 
 def _error(code: str, message: str) -> dict:
@@ -194,7 +232,8 @@ def _handler(double: GraphDouble) -> type[BaseHTTPRequestHandler]:
 
         def _reply(self, status: int, body: bytes | dict | None = None, content_type: str = "application/json", headers: dict | None = None) -> None:
             data = b"" if body is None else body if isinstance(body, bytes) else json.dumps(body).encode()
-            double.seen.append(Seen(time.monotonic(), self.command, unquote(urlsplit(self.path).path), status))  # before the client can see it
+            split = urlsplit(self.path)
+            double.seen.append(Seen(time.monotonic(), self.command, unquote(split.path), status, unquote(split.query)))  # before the client can see it
             self.send_response(status)
             if data:
                 self.send_header("Content-Type", content_type)
@@ -246,41 +285,51 @@ def _handler(double: GraphDouble) -> type[BaseHTTPRequestHandler]:
             return self._reply(404, _error("UnknownError", "No such endpoint."))
 
         def _token(self, form: dict) -> None:
-            value = {k: v[0] for k, v in form.items()}
-            if value.get("grant_type") != "client_credentials" or value.get("scope") != "https://graph.microsoft.com/.default":
-                return self._reply(400, {"error": "invalid_request", "error_description": "AADSTS900144: The request body must contain the grant_type and scope.", "error_codes": [900144]})
-            if value.get("client_id") != CLIENT_ID or value.get("client_secret") != SECRET:
-                return self._reply(401, {"error": "invalid_client", "error_description": "AADSTS7000215: Invalid client secret provided.", "error_codes": [7000215]})
-            token = "eyJ0eXAiOiJKV1QiLCJub25jZSI6" + uuid.uuid4().hex
             with double.lock:
-                double.tokens.add(token)
-                double.tokens_issued += 1
-            return self._reply(200, {"token_type": "Bearer", "expires_in": 3599, "ext_expires_in": 3599, "access_token": token})
+                status, answer = token_answer(form, "https://graph.microsoft.com/.default", double.tokens)
+                double.tokens_issued += status == 200
+            return self._reply(status, answer)
+
+        def _delta(self, name: str, query: dict) -> None:
+            """A page of a delta round: the first request of a round works out its changes, the rest page through them."""
+            box = double.mailbox
+            folder = double.inbox_id if name.lower() == "inbox" else name
+            if folder not in box.folders:
+                return self._reply(404, _error("ErrorItemNotFound", "The specified object was not found in the store."))
+            if "$skiptoken" in query:
+                round_ = double.rounds.get(query["$skiptoken"])
+            elif "$deltatoken" in query:
+                seen = double.delta_tokens.get(query["$deltatoken"])
+                round_ = None if seen is None else double.start_round(folder, seen)
+            else:
+                round_ = double.start_round(folder, frozenset())
+            if round_ is None:
+                return self._reply(410, _error("SyncStateNotFound", "The sync state generation is not found."))
+            changes, now = round_
+            prefer = re.search(r"odata\.maxpagesize=(\d+)", self.headers.get("Prefer", ""))
+            size = int(prefer.group(1)) if prefer else 10
+            page, rest = changes[:size], changes[size:]
+            link = f"{double.graph_url}/users/{box.address}/mailFolders('{name}')/messages/delta"
+            answer = {"@odata.context": f"{double.graph_url}/$metadata#Collection(message)", "value": page}
+            token = uuid.uuid4().hex
+            if rest:
+                double.rounds[token] = (rest, now)
+                answer["@odata.nextLink"] = f"{link}?$skiptoken={token}"
+            else:
+                double.delta_tokens[token] = now
+                answer["@odata.deltaLink"] = f"{link}?$deltatoken={token}"
+            return self._reply(200, answer)
 
         def _graph(self, method: str, path: str, query: dict, body: bytes) -> None:
             box = double.mailbox
             user, _, rest = path.removeprefix("/users/").partition("/")
+            rest = re.sub(r"^mailFolders\('([^']*)'\)", r"mailFolders/\1", rest)  # the form Graph's own links use
             if user.lower() != box.address.lower():
                 return self._reply(404, _error("ErrorInvalidUser", f"The requested user '{user}' is invalid."))
             parts = rest.split("/")
             with double.lock:
-                if parts[:1] == ["mailFolders"] and len(parts) == 3 and parts[2] == "messages" and method == "GET":
-                    folder = double.inbox_id if parts[1].lower() == "inbox" else parts[1]
-                    if folder not in box.folders:
-                        return self._reply(404, _error("ErrorItemNotFound", "The specified object was not found in the store."))
-                    found = [m for m in box.messages.values() if m.folder == folder]
-                    order = query.get("$orderby", "")
-                    if order in ("receivedDateTime", "receivedDateTime asc"):
-                        found.sort(key=lambda m: m.received)
-                    else:  # Graph's own order for messages: newest first
-                        found.sort(key=lambda m: m.received, reverse=True)
-                    top, skip = int(query.get("$top", 10)), int(query.get("$skip", 0))
-                    page = {"@odata.context": f"{double.graph_url}/$metadata#users('{box.address}')/mailFolders('inbox')/messages(id,receivedDateTime)",
-                            "value": [{"@odata.etag": 'W/"CQAAABYAAAB"', "id": m.id, "receivedDateTime": m.received.strftime("%Y-%m-%dT%H:%M:%SZ")} for m in found[skip:skip + top]]}
-                    if skip + top < len(found):
-                        others = "&".join(f"{k}={v}" for k, v in query.items() if k not in ("$skip",))
-                        page["@odata.nextLink"] = f"{double.graph_url}/users/{box.address}/mailFolders/{parts[1]}/messages?{others}&$skip={skip + top}"
-                    return self._reply(200, page)
+                if parts[:1] == ["mailFolders"] and parts[2:] == ["messages", "delta"] and method == "GET":
+                    return self._delta(parts[1], query)
                 if parts[:1] == ["messages"] and len(parts) == 3 and parts[2] == "$value" and method == "GET":
                     message = box.messages.get(parts[1])
                     if message is None:

@@ -8,17 +8,22 @@ recorded instead of slept where a test checks them.
 
 from __future__ import annotations
 
+import dataclasses
 import email
 import email.policy
 import os
+import signal
+import threading
+import time
 
 import pytest
 
 from exchange_double import ExchangeDouble
+from graph_double import CLIENT_ID, SECRET, TENANT
 from helpers import ENV, MAILBOX, message, write_config
 from service.config import ConfigError, ExchangeSettings, load
 from service.daemon import Daemon, build, make_sender, make_source
-from service.mail.exchange import ExchangeSender, ExchangeSource
+from service.mail.exchange import AppSignIn, ExchangeSender, ExchangeSource
 from service.mail.sender import Envelope
 from service.mail.source import SourceError
 
@@ -145,6 +150,138 @@ def test_a_refused_login_waits_the_whole_cap(double, sleeps):
     assert sleeps == [90]
 
 
+def watching(double, sleeps, **settings) -> ExchangeSource:
+    return ExchangeSource(
+        url=double.url, username=double.username, password=double.password, mailbox=MAILBOX,
+        timeout=10, poll_interval=10, sleep=sleeps.append, **settings,
+    )
+
+
+def test_a_pull_subscription_ends_the_wait_on_new_mail_and_not_on_our_own_moves(double, sleeps):
+    source = watching(double, sleeps)
+    double.deliver(message(text="1"))
+    [first] = source.fetch_new()
+    assert double.operations.index("Subscribe") < double.operations.index("FindItem"), "subscribed before listing"
+    source.mark_processed(first.ref)
+    source.wait(30)
+    assert sleeps == [10, 10, 10], "the move out of the inbox is no reason to wake"
+    assert double.operations.count("GetEvents") == 4
+    double.deliver(message(text="2"))  # arrives while the pipeline works, before the next wait
+    source.wait(30)
+    assert sleeps == [10, 10, 10], "the queued event ends the wait at once"
+    [second] = source.fetch_new()
+    assert double.operations.count("Subscribe") == 1
+    source.close()
+    assert double.operations[-1] == "Unsubscribe" and double.subscriptions == {}
+
+
+def test_an_expired_subscription_is_renewed_and_the_inbox_listed_so_nothing_in_between_is_lost(double, sleeps):
+    source = watching(double, sleeps)
+    assert list(source.fetch_new()) == []
+    source.wait(10)
+    double.expire_subscriptions()
+    arrived = message(text="arrived while the subscription was gone")
+    double.deliver(arrived)  # no subscription hears of it
+    source.wait(30)
+    assert sleeps == [10], "ErrorExpiredSubscription ends the wait: the inbox must be looked at"
+    assert [f.raw for f in source.fetch_new()] == [arrived]
+    assert double.operations[-4:] == ["GetEvents", "Subscribe", "FindItem", "GetItem"], "a new subscription before the catch-up listing"
+    assert len(double.subscriptions) == 1
+    source.wait(10)
+    assert sleeps == [10, 10], "the new subscription is used"
+    assert source.notifications == "pull"
+
+
+def test_a_server_that_loses_every_new_subscription_is_polled_by_sync_state(double, sleeps):
+    source = watching(double, sleeps)
+    assert list(source.fetch_new()) == []
+    double.expire_subscriptions()  # before it has answered once, as behind a balancer without affinity
+    source.wait(30)
+    assert sleeps == [] and source.notifications == "sync"
+    assert list(source.fetch_new()) == []
+    assert double.operations[-2:] == ["SyncFolderItems", "FindItem"] and double.operations.count("Subscribe") == 1
+    source.wait(10)
+    assert sleeps == [10]
+
+
+def test_a_failure_while_waiting_is_a_source_error_and_the_subscription_survives_it(double, sleeps):
+    source = watching(double, sleeps)
+    assert list(source.fetch_new()) == []
+    double.drop(1)
+    with pytest.raises(SourceError):
+        source.wait(30)
+    double.busy(1, back_off_ms=4000)
+    with pytest.raises(SourceError, match="busy"):
+        source.wait(30)
+    assert sleeps[-1] == 4.0, "the server's back-off is waited out"
+    arrived = message()
+    double.deliver(arrived)
+    source.wait(30)
+    assert [f.raw for f in source.fetch_new()] == [arrived]
+    assert double.operations.count("Subscribe") == 1, "the subscription lives on the server, not in the connection"
+
+
+def test_without_subscriptions_the_inbox_is_polled_by_sync_state(double, sleeps):
+    double.refuse_subscriptions()
+    source = watching(double, sleeps)
+    double.deliver(message(text="1"))
+    [first] = source.fetch_new()
+    assert source.notifications == "sync"
+    source.mark_processed(first.ref)
+    source.wait(20)
+    assert sleeps == [10, 10], "a Delete change (our move) is no reason to wake"
+    double.deliver(message(text="2"))
+    source.wait(20)
+    assert sleeps == [10, 10]
+    [second] = source.fetch_new()
+    double.forget_sync_states()
+    source.wait(20)
+    assert sleeps == [10, 10], "an invalid sync state ends the wait"
+    assert [f.raw for f in source.fetch_new()] == [second.raw]
+    assert double.operations[-3:] == ["SyncFolderItems", "FindItem", "GetItem"], "a new sync state, then the listing"
+    source.wait(10)
+    assert sleeps == [10, 10, 10], "the new sync state is good: the wait is quiet again"
+    assert double.operations.count("Subscribe") == 1, "asked once, not on every fetch"
+
+
+def test_sync_notifications_can_be_chosen_and_page_through_a_large_inbox(double, sleeps):
+    for n in range(150):  # more than one SyncFolderItems answer (exchangelib asks for 100 at a time)
+        double.deliver(message(text=str(n)))
+    source = watching(double, sleeps, notifications="sync")
+    assert len(list(source.fetch_new())) == 150
+    assert double.operations.count("SyncFolderItems") == 2 and "Subscribe" not in double.operations
+    source.wait(10)
+    assert sleeps == [10]
+
+
+def test_an_app_signs_in_with_a_bearer_token_from_the_authority(monkeypatch, sleeps):
+    monkeypatch.setenv("OAUTHLIB_INSECURE_TRANSPORT", "1")  # the double speaks plain HTTP on loopback
+    server = ExchangeDouble(oauth=True).start()
+    try:
+        app = AppSignIn(TENANT, CLIENT_ID, SECRET, authority=server.authority)
+        source = ExchangeSource(url=server.url, app=app, mailbox=MAILBOX, access="impersonation", timeout=10, sleep=sleeps.append)
+        raw = message()
+        server.deliver(raw)
+        [fetched] = source.fetch_new()
+        assert fetched.raw == raw
+        [token] = server.tokens
+        assert set(server.authorizations) == {f"Bearer {token}"}, "every EWS request carries the token"
+        [delivery] = ExchangeSender(url=server.url, app=app, mailbox=MAILBOX, access="impersonation", timeout=10).send_batch(
+            [Envelope("<a@x>", MAILBOX, ("a@b.test",), message(to="a@b.test"))]
+        )
+        assert delivery.ok and len(server.sent) == 1
+        wrong = ExchangeSource(
+            url=server.url, app=AppSignIn(TENANT, CLIENT_ID, "wrong", authority=server.authority), mailbox=MAILBOX,
+            access="impersonation", timeout=10, backoff_cap=90, sleep=sleeps.append,
+        )
+        for _ in range(2):
+            with pytest.raises(SourceError, match="invalid_client"):
+                list(wrong.fetch_new())
+        assert sleeps == [90], "a refused secret waits the whole cap"
+    finally:
+        server.stop()
+
+
 def test_the_sender_sends_raw_mime_and_notes_the_commit_first(double):
     data = message(to="somchai@school001.example.ac.th", text="รับทราบครับ")
     notes: list[tuple[str, int]] = []
@@ -213,6 +350,36 @@ def test_the_configuration_reads_exchange_tables_and_names_the_key(tmp_path, dou
         load(config)
 
 
+def test_the_configuration_reads_an_app_sign_in(tmp_path, double, monkeypatch):
+    monkeypatch.setenv("SECRETARY_EXCHANGE_CLIENT_SECRET", SECRET)
+    oauth = f'auth = "oauth"\ntenant = "{TENANT}"\nclient_id = "{CLIENT_ID}"\nnotifications = "sync"'
+    settings = exchange_office(tmp_path, double, monkeypatch, source_extra=oauth, sender_extra=oauth)
+    source = settings.source
+    assert (source.auth, source.access, source.username, source.password) == ("oauth", "impersonation", "", "")
+    assert (source.tenant, source.client_id, source.client_secret) == (TENANT, CLIENT_ID, SECRET)
+    assert source.authority == "https://login.microsoftonline.com" and source.notifications == "sync"
+    made = make_source(settings)
+    assert made.notifications == "sync" and made._connection.credentials.token_url == f"https://login.microsoftonline.com/{TENANT}/oauth2/v2.0/token"
+    assert made._connection.credentials.scope == ["https://127.0.0.1/.default"], "the server's own address, for hybrid modern auth"
+    assert make_sender(settings)._connection.credentials.client_secret == SECRET
+    config = settings.path
+    text = config.read_text()
+    for broken, problem in (
+        (text.replace(oauth, oauth + '\naccess = "delegate"', 1), r"\[source\] access: must be one of 'impersonation'"),
+        (text.replace(f'tenant = "{TENANT}"\n', "", 1), r"\[source\] tenant: missing"),
+        (text.replace(oauth, oauth + '\nauthority = "http://login.example"', 1), r"\[source\] authority: must be an https address"),
+        (text.replace('notifications = "sync"', 'notifications = "push"', 1), r"\[source\] notifications: must be one of 'pull', 'sync'"),
+        (text.replace('auth = "oauth"', 'auth = "kerberos"', 1), r"\[source\] auth: must be one of 'password', 'oauth'"),
+    ):
+        config.write_text(broken)
+        with pytest.raises(ConfigError, match=problem):
+            load(config)
+    config.write_text(text)
+    monkeypatch.delenv("SECRETARY_EXCHANGE_CLIENT_SECRET")
+    with pytest.raises(ConfigError, match=r"\[source\] client_secret_env: the environment variable SECRETARY_EXCHANGE_CLIENT_SECRET"):
+        load(config)
+
+
 def run_until_empty(settings, double, rounds: int = 6) -> list:
     handled = []
     for _ in range(rounds):
@@ -255,3 +422,32 @@ def test_the_daemon_over_a_throttling_and_dropping_server_handles_each_message_o
     answered = [email.message_from_bytes(s.mime)["In-Reply-To"] for s in double.sent]
     assert sorted(answered) == sorted(email.message_from_bytes(r)["Message-ID"] for r in raws), "one acknowledgement each"
     assert len([h for h in handled if not h.duplicate]) == len(raws) + 1
+
+
+def test_the_running_daemon_answers_within_seconds_by_its_subscription_not_its_tick(tmp_path, double, monkeypatch):
+    settings = dataclasses.replace(exchange_office(tmp_path, double, monkeypatch), tick_seconds=60)
+    daemon = Daemon(build(settings), make_source(settings), make_sender(settings))
+    latency: list[float] = []
+
+    def an_answer_arrives() -> None:
+        while "GetEvents" not in double.operations:  # the daemon has handled the (empty) inbox and is waiting
+            time.sleep(0.05)
+        double.deliver(message(text="ยืนยันเข้าร่วมประชุมครับ"))
+        arrived = time.monotonic()
+        while not double.sent and time.monotonic() - arrived < 30:
+            time.sleep(0.05)
+        latency.append(time.monotonic() - arrived)
+        os.kill(os.getpid(), signal.SIGTERM)  # as systemd stops the service
+
+    handlers = {signum: signal.getsignal(signum) for signum in (signal.SIGTERM, signal.SIGINT)}
+    office = threading.Thread(target=an_answer_arrives, daemon=True)
+    office.start()
+    try:
+        daemon.run()
+    finally:
+        for signum, handler in handlers.items():
+            signal.signal(signum, handler)
+    office.join(timeout=10)
+    assert len(double.sent) == 1 and latency[0] < 10, "noticed by GetEvents, not after the 60-second tick"
+    assert double.messages() == [] and len(double.messages("Processed")) == 1
+    assert double.operations[-1] == "Unsubscribe", "a clean stop lets go of the subscription"

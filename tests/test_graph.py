@@ -74,7 +74,7 @@ def test_messages_come_oldest_first_byte_exact_over_several_pages(double, source
         double.deliver(raw(n), AT + timedelta(minutes=n))
     fetched = list(source.fetch_new())
     assert [f.raw for f in fetched] == [raw(n) for n in range(7)]
-    assert len(double.requests("GET", r"/mailFolders/inbox/messages$")) == 3, "followed @odata.nextLink to the end"
+    assert len(double.requests("GET", r"/messages/delta$")) == 3, "followed @odata.nextLink to the end"
     assert len({f.ref for f in fetched}) == 7
     assert len(double.mailbox.in_folder("Inbox")) == 7, "fetching moves nothing"
 
@@ -124,7 +124,7 @@ def test_a_429_is_retried_after_the_time_it_asks_for(double, sleeps):
 
 def test_a_long_retry_after_becomes_a_source_error_and_the_next_call_waits(double, source, sleeps):
     double.deliver(raw(0))
-    double.fail("GET", r"/mailFolders/inbox/messages$", "429", retry_after=3600)
+    double.fail("GET", r"/messages/delta$", "429", retry_after=3600)
     with pytest.raises(SourceError, match="429"):
         list(source.fetch_new())
     assert sleeps == []
@@ -136,7 +136,7 @@ def test_a_long_retry_after_becomes_a_source_error_and_the_next_call_waits(doubl
 def test_a_dropped_connection_is_a_source_error_then_nothing_is_lost(double, source, sleeps):
     for n in range(3):
         double.deliver(raw(n), AT + timedelta(minutes=n))
-    double.fail("GET", r"/mailFolders/inbox/messages$", "drop", count=2)
+    double.fail("GET", r"/messages/delta$", "drop", count=2)
     for _ in range(2):
         with pytest.raises(SourceError):
             list(source.fetch_new())
@@ -185,6 +185,71 @@ def test_a_wrong_secret_is_a_source_error_that_waits_the_whole_cap(double, sleep
         list(wrong.fetch_new())
     assert sleeps and sleeps[0] >= wrong.backoff_cap / 2
     wrong.close()
+
+
+def test_a_quiet_inbox_costs_one_delta_request_and_a_restart_resumes_from_the_delta_link(double, sleeps, tmp_path):
+    state = tmp_path / "delta.json"
+    first = GraphSource(**settings(double), state=state, sleep=sleeps.append)
+    for n in range(3):
+        double.deliver(raw(n), AT + timedelta(minutes=n))
+    a, b, c = first.fetch_new()
+    first.mark_processed(a.ref)
+    # The process dies here: b and c were fetched but never moved.
+    first.close()
+    double.deliver(raw(3), AT + timedelta(minutes=3))
+    again = GraphSource(**settings(double), state=state, sleep=sleeps.append)
+    assert [f.raw for f in again.fetch_new()] == [raw(1), raw(2), raw(3)], "what was pending, then what arrived"
+    rounds = double.requests("GET", r"/messages/delta$")
+    assert len(rounds) == 2 and "$deltatoken=" in rounds[1].query, "resumed from the saved delta link, no full listing"
+    for fetched in again.fetch_new():
+        again.mark_processed(fetched.ref)
+    assert list(again.fetch_new()) == []
+    assert len(double.requests("GET", r"/messages/delta$")) == 4, "one request a round on a quiet inbox"
+    assert len(double.requests("GET", r"/\$value$")) == 3 + 3 + 3, "nothing moved is fetched again"
+    again.close()
+
+
+def test_a_forgotten_delta_link_starts_afresh_without_refetching_what_was_moved(double, source):
+    for n in range(3):
+        double.deliver(raw(n), AT + timedelta(minutes=n))
+    first, second, third = source.fetch_new()
+    source.mark_processed(first.ref)
+    source.mark_quarantined(second.ref)
+    double.forget_delta_tokens()
+    double.deliver(raw(3), AT + timedelta(minutes=3))
+    assert [f.raw for f in source.fetch_new()] == [raw(2), raw(3)]
+    statuses = [s.status for s in double.requests("GET", r"/messages/delta$")]
+    assert statuses == [200, 410, 200], "410 Gone, then a round without a token"
+    assert len(double.requests("GET", r"/\$value$")) == 3 + 2
+
+
+def test_a_delta_round_cut_short_keeps_the_old_link(double, source, monkeypatch):
+    monkeypatch.setattr(graph_module, "PAGE_SIZE", 2)
+    for n in range(5):
+        double.deliver(raw(n), AT + timedelta(minutes=n))
+    followed = r"\('inbox'\)/messages/delta$"  # the links Graph hands out, not the first request of a first round
+    double.fail("GET", followed, "drop")
+    with pytest.raises(SourceError):
+        list(source.fetch_new())
+    assert [f.raw for f in source.fetch_new()] == [raw(n) for n in range(5)], "the whole round again, oldest first"
+    for n in range(5, 7):
+        double.deliver(raw(n), AT + timedelta(minutes=n))
+    double.fail("GET", followed, "drop")  # the saved delta link itself
+    with pytest.raises(SourceError):
+        list(source.fetch_new())
+    assert [f.raw for f in source.fetch_new()] == [raw(n) for n in range(7)], "pending and new, nothing skipped"
+
+
+def test_a_message_someone_removes_from_the_inbox_is_not_fetched(double, source):
+    for n in range(2):
+        double.deliver(raw(n), AT + timedelta(minutes=n))
+    assert [f.raw for f in source.fetch_new()] == [raw(0), raw(1)]
+    gone = next(m for m in double.mailbox.messages.values() if m.raw == raw(0))
+    gone.folder = double.mailbox.folder_named("Deleted Items")
+    assert [f.raw for f in source.fetch_new()] == [raw(1)]
+    last = double.requests("GET", r"/messages/delta$")[-1]
+    assert "$deltatoken=" in last.query
+    assert len(double.requests("GET", r"/\$value$")) == 3
 
 
 def test_wait_polls_every_poll_interval(double, sleeps):
@@ -244,6 +309,7 @@ def test_the_configuration_reads_and_names_its_keys(tmp_path, double):
     assert loaded.source == loaded.sender == GraphSettings(
         tenant=TENANT, client_id=CLIENT_ID, client_secret=SECRET, mailbox=MAILBOX,
         authority=double.authority, graph_url=double.graph_url, poll_interval=1.0,
+        state=tmp_path / "store" / "mailbox" / "graph-delta.json",
     )
     with pytest.raises(ConfigError, match=r"\[source\] client_secret_env: the environment variable SECRETARY_GRAPH_CLIENT_SECRET"):
         load(write_config(tmp_path, table, table), ENV)

@@ -8,14 +8,22 @@ and move messages, create the two folders) and Mail.Send, which an
 ApplicationAccessPolicy or RBAC for Applications should restrict to the
 shared mailbox.
 
-The source lists the inbox with `$orderby=receivedDateTime asc` (following
-`@odata.nextLink`), rather than keeping a delta link: a delta query cannot be
-ordered, and its link would have to survive restarts, whereas the inbox holds
-only what has not been handled yet, so listing it is cheap and is always the
-truth. Each message's MIME comes byte for byte from `…/messages/{id}/$value`;
-it is moved (`…/move`) to the *Processed* and *Quarantine* folders under the
-mailbox root, which are created when missing. Graph has no push a daemon
-without a public web address can take, so `wait` sleeps `poll_interval`.
+The source follows the inbox with a delta query
+(`…/mailFolders/inbox/messages/delta`, every `@odata.nextLink` of a round,
+then the round's `@odata.deltaLink` next time), so a quiet inbox costs one
+small request a poll. It keeps the ids the inbox holds and has not yet
+moved (*pending*, with their receivedDateTime, since a delta cannot be
+ordered oldest first) and the delta link, in one small file written whole
+after every round and every move: a restart resumes from the link and
+still yields what was pending when it stopped. When Graph no longer knows
+the link (410 Gone, or `syncStateNotFound` / `resyncRequired`), the next
+round starts afresh without one; such a full round lists exactly what is in
+the inbox now, so it replaces *pending*: what was moved is not fetched
+again, and what arrived meanwhile is not lost. Each message's MIME comes
+byte for byte from `…/messages/{id}/$value`; it is moved (`…/move`) to the
+*Processed* and *Quarantine* folders under the mailbox root, which are
+created when missing. Graph has no push a daemon without a public web
+address can take, so `wait` sleeps `poll_interval`.
 
 Every request carries a bearer token that MSAL caches until it expires. A
 401 gets one new token and one more try (a token can be revoked before its
@@ -29,12 +37,15 @@ classes it as a `Delivery`.
 from __future__ import annotations
 
 import base64
+import json
 import logging
+import os
 import time
 from contextlib import contextmanager
 from email.parser import BytesHeaderParser
 from email.utils import getaddresses, parsedate_to_datetime
 from datetime import datetime, timezone
+from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator
 from urllib.parse import quote, urlparse
 
@@ -51,6 +62,8 @@ GRAPH_URL = "https://graph.microsoft.com/v1.0"
 SCOPES = ["https://graph.microsoft.com/.default"]
 PAGE_SIZE = 100
 THROTTLED = (429, 503)
+# How Graph says it no longer knows a delta link: start a new round without one.
+RESYNC_CODES = {"syncstatenotfound", "resyncrequired", "syncstateinvalid"}
 # Token errors that will not go away by themselves: a wrong secret, client or tenant.
 REFUSED = ("invalid_client", "unauthorized_client", "invalid_request", "invalid_tenant", "tenant_not_found")
 
@@ -213,6 +226,7 @@ class GraphSource(PollingSource):
         mailbox: str,
         authority: str = AUTHORITY,
         graph_url: str = GRAPH_URL,
+        state: Path | None = None,
         processed: str = PROCESSED,
         quarantine: str = QUARANTINE,
         timeout: float = 60.0,
@@ -235,18 +249,20 @@ class GraphSource(PollingSource):
         self._sleep = sleep
         self._backoff = Backoff(backoff_base, backoff_cap, sleep)
         self._folders: dict[str, str] = {}
+        self._state = DeltaState.load(state)
 
     # The source protocol.
 
     def fetch_new(self) -> Iterator[Fetched]:
-        """Yield the inbox's messages by receivedDateTime, oldest first, each with its MIME as stored."""
-        with self._talking("listing the inbox"):
-            ids = self._inbox()
-        for message_id in ids:
+        """Yield the inbox's unmoved messages by receivedDateTime, oldest first, each with its MIME as stored."""
+        with self._talking("reading the inbox's changes"):
+            self._delta()
+        for message_id in self._state.oldest_first():
             with self._talking(f"fetching message {message_id}"):
                 response = self.graph.request("GET", f"{self.graph.user}/messages/{quote(message_id, safe='')}/$value")
                 if response.status_code == 404:
                     log.info("message %s left the inbox before it could be fetched", message_id)
+                    self._state.moved(message_id)
                     continue
                 raw = self.graph.check(response, 200).content
             yield Fetched(ref=message_id, raw=raw)
@@ -274,24 +290,38 @@ class GraphSource(PollingSource):
         else:
             self._backoff.succeeded()
 
-    def _inbox(self) -> list[str]:
-        """The ids of the messages in the inbox, oldest first, every page."""
-        ids: list[str] = []
-        seen: set[str] = set()
-        url: str | None = f"{self.graph.user}/mailFolders/inbox/messages"
-        params: dict[str, str] | None = {
-            "$select": "id,receivedDateTime",
-            "$orderby": "receivedDateTime asc",
-            "$top": str(PAGE_SIZE),
-        }
-        while url:
-            page = self.graph.check(self.graph.request("GET", url, params=params), 200).json()
+    def _delta(self) -> None:
+        """One round of the inbox's delta query, from the saved delta link; afresh if Graph no longer knows it."""
+        resuming = self._state.delta_link is not None
+        try:
+            arrived, removed, link = self._delta_round(self._state.delta_link)
+        except GraphError as error:
+            if not resuming or not (error.status == 410 or error.code.lower() in RESYNC_CODES):
+                raise
+            log.info("Graph no longer knows the inbox's delta link (%s); listing the inbox afresh", error)
+            resuming = False
+            arrived, removed, link = self._delta_round(None)
+        self._state.advance(arrived, removed, link, full=not resuming)
+
+    def _delta_round(self, link: str | None) -> tuple[dict[str, str], set[str], str]:
+        """Every page of a delta round: what is (still) there with its receivedDateTime, what left, and the next delta link."""
+        arrived: dict[str, str] = {}
+        removed: set[str] = set()
+        url = link or f"{self.graph.user}/mailFolders/inbox/messages/delta"
+        params: dict[str, str] | None = None if link else {"$select": "id,receivedDateTime"}
+        while True:
+            response = self.graph.request("GET", url, params=params, headers={"Prefer": f"odata.maxpagesize={PAGE_SIZE}"})
+            page = self.graph.check(response, 200).json()
             for item in page.get("value", []):
-                if item["id"] not in seen:
-                    seen.add(item["id"])
-                    ids.append(item["id"])
-            url, params = page.get("@odata.nextLink"), None
-        return ids
+                if "@removed" in item:
+                    arrived.pop(item["id"], None)
+                    removed.add(item["id"])
+                else:
+                    arrived[item["id"]] = item.get("receivedDateTime") or ""
+                    removed.discard(item["id"])
+            if "@odata.deltaLink" in page:
+                return arrived, removed, page["@odata.deltaLink"]
+            url, params = page["@odata.nextLink"], None
 
     def _folder(self, name: str) -> str:
         """The id of the folder `name` under the mailbox root, made if missing."""
@@ -325,13 +355,63 @@ class GraphSource(PollingSource):
                 "POST", f"{self.graph.user}/messages/{quote(ref, safe='')}/move", json={"destinationId": destination}
             )
             if response.status_code == 404:
-                # The message is gone (moved before a crash) or the folder is (deleted by
-                # someone): forget the folder; a message still in the inbox is fetched again.
+                # The message is gone (moved before a crash) or the folder is (deleted by someone):
+                # forget the folder; the message stays pending, so the next fetch finds out which.
                 self._folders.pop(folder, None)
                 log.warning("not moving %s to %s: %s", ref, folder, _error_message(response))
                 return
             self.graph.check(response, 201, 200)
             log.debug("moved %s to %s", ref, folder)
+            self._state.moved(ref)
+
+
+class DeltaState:
+    """What the source knows of the inbox between delta rounds: the delta link, and the ids it holds that were not moved yet.
+
+    Saved whole (to a temporary file, then renamed over the old one) after
+    every change, so a crash leaves the old state or the new, never half.
+    """
+
+    def __init__(self, path: Path | None, delta_link: str | None = None, pending: dict[str, str] | None = None) -> None:
+        self.path = path
+        self.delta_link = delta_link
+        self.pending = pending or {}
+
+    @classmethod
+    def load(cls, path: Path | None) -> "DeltaState":
+        if path is None or not path.exists():
+            return cls(path)
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+            return cls(path, data["delta_link"], dict(data["pending"]))
+        except (ValueError, KeyError, TypeError) as error:
+            log.warning("%s is unreadable (%s); the inbox will be listed afresh", path, error)
+            return cls(path)
+
+    def oldest_first(self) -> list[str]:
+        return sorted(self.pending, key=lambda message_id: self.pending[message_id])
+
+    def advance(self, arrived: dict[str, str], removed: set[str], link: str, full: bool) -> None:
+        """A delta round ended; a full one lists the whole inbox, so it replaces what was pending."""
+        pending = {} if full else {k: v for k, v in self.pending.items() if k not in removed}
+        pending.update(arrived)
+        self.pending, self.delta_link = pending, link
+        self._save()
+
+    def moved(self, message_id: str) -> None:
+        if self.pending.pop(message_id, None) is not None:
+            self._save()
+
+    def _save(self) -> None:
+        if self.path is None:
+            return
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        temporary = self.path.with_name(f".{self.path.name}.tmp")  # the store's own naming, which its tools pass over
+        with temporary.open("w", encoding="utf-8") as file:
+            json.dump({"delta_link": self.delta_link, "pending": self.pending}, file)
+            file.flush()
+            os.fsync(file.fileno())
+        os.replace(temporary, self.path)
 
 
 class GraphSender:
