@@ -12,13 +12,13 @@ import hashlib
 from dataclasses import dataclass, field
 from email.headerregistry import Address
 from email.message import EmailMessage
-from email.policy import SMTP
 from email.utils import format_datetime
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from ..documents.environment import environment
+from .headers import WRITING
 
 #: RFC 3834: "auto-replied" for answers to a message, "auto-generated" for the rest.
 AUTO_REPLIED = "auto-replied"
@@ -74,7 +74,7 @@ class Composer:
         context = {**outgoing.context, "office_name": self.office_name, "mailbox": self.mailbox, "reply_key": outgoing.reply_key}
         subject, text, html = (self._render(f"{outgoing.template}.{part}.j2", context) for part in ("subject", "txt", "html"))
         message_id = self.message_id(outgoing)
-        message = EmailMessage(policy=SMTP)
+        message = EmailMessage(policy=WRITING)
         message["From"] = Address(self.office_name, addr_spec=self.mailbox)
         message["To"] = ", ".join(outgoing.to)
         message["Subject"] = " ".join(subject.split())

@@ -10,7 +10,6 @@ instead of guessing. Only a message with nothing to read is refused outright.
 from __future__ import annotations
 
 import email
-import email.policy
 import hashlib
 import re
 from dataclasses import dataclass, field
@@ -20,6 +19,8 @@ from email.message import EmailMessage, Message
 from email.utils import getaddresses, parseaddr, parsedate_to_datetime
 
 from inscriptis import get_text
+
+from .headers import READING
 
 #: Charsets tried, in order, after the declared one fails. Thai mail is often
 #: TIS-620/Windows-874 mislabelled as something else, or UTF-8 with no label.
@@ -103,7 +104,7 @@ class InboundMessage:
             raise MalformedMessage(
                 f"message is {len(raw) / 1048576:.1f} MB, over the {size_limit / 1048576:.0f} MB limit"
             )
-        message = email.message_from_bytes(raw, policy=email.policy.default)
+        message = email.message_from_bytes(raw, policy=READING)
         problems = _structure_problems(message)
         sender_name, sender = parseaddr(header_value(message, "From"))
         if "@" not in sender:

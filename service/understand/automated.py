@@ -132,6 +132,7 @@ class Rules:
 
     auto_reply: tuple[Rule, ...]
     bounce: tuple[Rule, ...]
+    mail_system: tuple[Rule, ...]
     returned_message: re.Pattern[str]
     recipients: tuple[RecipientPattern, ...]
     not_recipients: re.Pattern[str]
@@ -152,7 +153,7 @@ def detect_bounce(msg: Message, rules_file: Path = RULES_FILE) -> Bounce | None:
     dsn = _dsn_bounce(failures) if failures else None
     if dsn and dsn.recipients:
         return dsn
-    return _flufl_bounce(msg, facts) or _rules_bounce(facts) or dsn
+    return (_flufl_bounce(msg, facts) if _from_mail_system(facts) else None) or _rules_bounce(facts) or dsn
 
 
 def detect_auto_reply(msg: Message, rules_file: Path = RULES_FILE) -> AutoReply | None:
@@ -368,6 +369,15 @@ def _dsn_bounce(failures: list[_Failure]) -> Bounce:
 # --- flufl.bounce ---
 
 
+def _from_mail_system(facts: _Facts) -> bool:
+    """Whether the message could be a mail system's report (rules/automated.yaml `mail_system`).
+
+    flufl.bounce's heuristics read every line of every part and were written
+    for mail already known to be a bounce; a person's reply is spared them.
+    """
+    return any(rule.check(facts) is not None for rule in facts.rules.mail_system)
+
+
 def _flufl_bounce(msg: Message, facts: _Facts) -> Bounce | None:
     """The first of flufl.bounce's detectors that names a usable failed address.
 
@@ -447,6 +457,7 @@ def load_rules(path: Path = RULES_FILE) -> Rules:
     return Rules(
         auto_reply=_rules(path, _list(path, data, "auto_reply")),
         bounce=_rules(path, _list(path, data, "bounce")),
+        mail_system=_rules(path, _list(path, data, "mail_system")),
         returned_message=_pattern(
             f"{path}: returned_message", "|".join(f"(?:{p})" for p in _list(path, data, "returned_message"))
         ),
