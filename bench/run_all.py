@@ -23,8 +23,8 @@ from pathlib import Path
 from lab import ROOT, Row, table
 
 HERE = Path(__file__).resolve().parent
-FULL = {"count": 5000, "trials": 200, "attendees": 300, "chaos_count": 2000}
-QUICK = {"count": 200, "trials": 20, "attendees": 30, "chaos_count": 200}
+FULL = {"count": 5000, "trials": 200, "attendees": 300, "chaos_count": 2000, "offices": 245}
+QUICK = {"count": 200, "trials": 20, "attendees": 30, "chaos_count": 200, "offices": 30}
 
 
 def main() -> int:
@@ -34,7 +34,8 @@ def main() -> int:
     parser.add_argument("--trials", type=int, help="latency round trips in each mode")
     parser.add_argument("--attendees", type=int, help="fan-out invitations")
     parser.add_argument("--chaos-count", type=int, help="messages in the chaos run")
-    parser.add_argument("--only", help="comma-separated: ingest,latency,fanout,store,chaos,fuzz")
+    parser.add_argument("--offices", type=int, help="offices (mailboxes) watched by one process")
+    parser.add_argument("--only", help="comma-separated: ingest,latency,fanout,store,postgres,many,chaos,fuzz")
     parser.add_argument("--seed", type=int, default=2569)
     args = parser.parse_args()
     sizes = {**(QUICK if args.quick else FULL), **{k: v for k, v in vars(args).items() if k in FULL and v is not None}}
@@ -43,6 +44,8 @@ def main() -> int:
         "latency": ["latency.py", "--trials", str(sizes["trials"])],
         "fanout": ["fanout.py", "--attendees", str(sizes["attendees"])],
         "store": ["store_scaling.py"] + (["--quick", "--runs", "15"] if args.quick else []),
+        "postgres": ["store_postgres.py"] + (["--quick"] if args.quick else []),
+        "many": ["many_mailboxes.py", "--offices", str(sizes["offices"])] + (["--rounds", "3"] if args.quick else []),
         "chaos": ["chaos.py", "--count", str(sizes["chaos_count"])],
     }
     chosen = args.only.split(",") if args.only else [*runs, "fuzz"]

@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 
 from rich.console import Console
 from rich.logging import RichHandler
+from rich.markup import escape
 from rich.table import Table
 
 from . import __version__
@@ -28,6 +29,8 @@ from .mail.message import InboundMessage, MalformedMessage
 from .store import StoreError
 from .understand import Context, understand
 from .rulefiles import RuleError
+from .rounds import RoundError
+from .rounds_cli import add_commands as add_round_commands
 
 console = Console(stderr=True)
 
@@ -35,11 +38,11 @@ console = Console(stderr=True)
 def main(argv: list[str] | None = None) -> int:
     parser = _parser()
     arguments = parser.parse_args(argv)
-    _set_up_logging(arguments.verbose, arguments.command == "run")
+    _set_up_logging(arguments.verbose, arguments.command == "run", getattr(arguments, "offices", None) is not None)
     try:
         return arguments.handler(arguments)
-    except (ConfigError, DirectoryError, RuleError, StoreError, MeetingError, ApprovalError) as error:
-        console.print(f"[bold red]error:[/] {error}")
+    except (ConfigError, DirectoryError, RuleError, StoreError, MeetingError, ApprovalError, RoundError) as error:
+        console.print(f"[bold red]error:[/] {escape(str(error))}")
         return 2
 
 
@@ -61,7 +64,10 @@ def _parser() -> argparse.ArgumentParser:
     init.set_defaults(handler=_init)
 
     run = commands.add_parser("run", help="run the daemon in the foreground (logs to stderr)")
-    run.add_argument("--once", action="store_true", help="stop when the inbox and the outbox are empty")
+    once_or_many = run.add_mutually_exclusive_group()
+    once_or_many.add_argument("--once", action="store_true", help="stop when the inbox and the outbox are empty")
+    once_or_many.add_argument("--offices", type=Path, metavar="DIR",
+                              help="run every office configured in DIR (one *.toml each), following the folder as it changes")
     run.set_defaults(handler=_run)
 
     explain = commands.add_parser("explain", help="say what a message file is, as JSON, without a daemon")
@@ -159,16 +165,27 @@ def _parser() -> argparse.ArgumentParser:
     archive.add_argument("--out", type=Path, default=None, help="where to write the folder (default: <store>/archive)")
     archive.add_argument("--iso", action="store_true", help="also write <meeting>.iso beside it, read back and checked")
     archive.set_defaults(handler=_archive)
+
+    store = commands.add_parser("store", help="the store itself: move an office's store between TinyDB and PostgreSQL")
+    store_commands = store.add_subparsers(dest="store_command", required=True)
+    migrate = store_commands.add_parser("migrate", help="copy everything into the other kind of store, then check every document and file")
+    migrate.add_argument("--from", dest="source", choices=("tinydb", "postgresql"), required=True)
+    migrate.add_argument("--to", dest="target", choices=("tinydb", "postgresql"), required=True)
+    migrate.add_argument("--path", type=Path, default=None, help="the TinyDB store's folder (default: [store] path)")
+    migrate.set_defaults(handler=_store_migrate)
+    add_round_commands(commands, _clerk, _office)
     return parser
 
 
-def _set_up_logging(verbose: bool, daemon: bool) -> None:
+def _set_up_logging(verbose: bool, daemon: bool, offices: bool = False) -> None:
+    """With many offices, each line starts with the office's name (its daemon's thread is named after it)."""
     level = logging.DEBUG if verbose else logging.INFO if daemon else logging.WARNING
     logging.getLogger("apscheduler").setLevel(logging.DEBUG if verbose else logging.WARNING)  # two lines a tick otherwise
+    office = "[%(threadName)s] " if offices else ""
     if daemon and not sys.stderr.isatty():
-        logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+        logging.basicConfig(level=level, format=f"%(levelname)s {office}%(name)s: %(message)s", stream=sys.stderr)
     else:
-        logging.basicConfig(level=level, format="%(message)s", handlers=[RichHandler(console=console, show_path=False)])
+        logging.basicConfig(level=level, format=f"{office}%(message)s", handlers=[RichHandler(console=console, show_path=False)])
 
 
 def _init(arguments: argparse.Namespace) -> int:
@@ -181,6 +198,11 @@ def _init(arguments: argparse.Namespace) -> int:
 def _run(arguments: argparse.Namespace) -> int:
     from .daemon import Daemon, build, make_sender, make_source
 
+    if arguments.offices is not None:
+        from .offices import Supervisor
+
+        Supervisor(arguments.offices).run()
+        return 0
     settings = load(arguments.config)
     service = build(settings)
     Daemon(service, make_source(settings), make_sender(settings)).run(once=arguments.once)
@@ -232,7 +254,7 @@ def _clerk(arguments: argparse.Namespace, name: str, command: dict) -> int:
         finally:
             service.office.store.close()
 
-    console.print(submit(settings.store, name, command, run_now))
+    console.print(submit(settings, name, command, run_now))
     return 0
 
 
@@ -453,6 +475,9 @@ def _status(arguments: argparse.Namespace) -> int:
         following = f"{m['next']['title']} ({thai_date(m['next']['day'], 'short')})" if m["next"] else "-"
         table.add_row(f"{m['title']}\n{m['id']}", thai_date(m["start"], "short"), m["stage"], following, "\n".join(needs) or "-")
     out.print(table)
+    for r in digest.rounds:
+        out.print(f"{r['title']} {r['id']} ({r['status']}, due {thai_date(r['deadline'], 'short')}): {r['answered']} of {r['total']} answered"
+                  + (f", {r['pending_corrections']} correction(s) to review" if r["pending_corrections"] else ""), markup=False)
     office = [(len(digest.quarantined), "in Quarantine"), (len(digest.strangers), "from unknown senders"), (len(digest.for_clerk), "for the clerk to read"),
               (len(digest.failed), "failed sends"), (len(digest.bouncing), "bouncing addresses"), (len(digest.overdue_followups), "follow-ups past due")]
     out.print(f"Since {thai_date(digest.since, 'datetime')}: " + ", ".join(f"{n} {what}" for n, what in office))
@@ -505,6 +530,43 @@ def _archive(arguments: argparse.Namespace) -> int:
     for problem in result.problems:
         console.print(f"[bold red]problem:[/] {problem}")
     return 1 if result.problems else 0
+
+
+def _store_migrate(arguments: argparse.Namespace) -> int:
+    """Copy, then compare both stores afresh; exit 1 on any difference, so no one switches over to a bad copy."""
+    from contextlib import ExitStack
+
+    from .store import Store, open_store
+    from .store.transfer import copy, verify
+
+    if arguments.source == arguments.target:
+        raise ConfigError(f"--from and --to are both {arguments.source}: nothing to move")
+    settings = load(arguments.config)
+    if settings.postgres is None:
+        raise ConfigError(f'{settings.path}: set [store] kind = "postgresql" and its dsn first: the database is taken from there')
+    with ExitStack() as stack:
+        database = open_store(settings)
+        stack.callback(database.close)
+        folder = stack.enter_context(Store(arguments.path or settings.store))
+        source, target = (folder, database) if arguments.source == "tinydb" else (database, folder)
+        copy(source, target)
+        report = verify(source, target)
+    totals: dict[tuple[str, str], list[int]] = {}
+    for shard, name, expected, found in report.tables:
+        counts = totals.setdefault((shard.split("/")[0], name), [0, 0, 0])
+        counts[0], counts[1], counts[2] = counts[0] + 1, counts[1] + expected, counts[2] + found
+    out = Console()
+    table = Table(title=f"{arguments.source} → {arguments.target}: documents per table (each shard compared)")
+    for column in ("shards", "table", "number of shards", arguments.source, arguments.target):
+        table.add_column(column)
+    for (folder, name), (shards, expected, found) in sorted(totals.items()):
+        table.add_row(folder, name, str(shards), str(expected), str(found) if found == expected else f"[red]{found}[/]")
+    out.print(table)
+    out.print(f"{report.documents} documents, {report.files} files ({report.bytes / 1e6:.1f} MB) checked by SHA-256")
+    for problem in report.problems:
+        console.print(f"[bold red]problem:[/] {problem}")
+    out.print("[red]the copy differs: do not switch over[/]" if report.problems else "every document and file is the same in both")
+    return 1 if report.problems else 0
 
 
 if __name__ == "__main__":

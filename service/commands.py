@@ -14,12 +14,12 @@ import json
 import logging
 import uuid
 from datetime import datetime
-from pathlib import Path
 from typing import Any, Callable
 
+from .config import Settings
 from .meetings import Office, Outcome
 from .pipeline import write_outcome
-from .store import Store, StoreError, StoreLocked
+from .store import StoreError, StoreLocked, open_store
 from .store.storage import write_atomically
 
 log = logging.getLogger(__name__)
@@ -30,13 +30,13 @@ SPOOL = "commands"
 Handler = Callable[[Office, dict[str, Any], datetime], tuple[Outcome, str]]
 
 
-def submit(store_root: Path, name: str, arguments: dict[str, Any], run_now: Callable[[], str]) -> str:
+def submit(settings: Settings, name: str, arguments: dict[str, Any], run_now: Callable[[], str]) -> str:
     """Apply a command now if no daemon holds the store, else queue it for the daemon; say which."""
     try:
-        probe = Store(store_root).open()
+        probe = open_store(settings)
     except StoreLocked:
         command = {"id": uuid.uuid4().hex, "name": name, "arguments": arguments}
-        write_atomically(store_root / SPOOL / f"{command['id']}.json", json.dumps(command, ensure_ascii=False).encode("utf-8"))
+        write_atomically(settings.store / SPOOL / f"{command['id']}.json", json.dumps(command, ensure_ascii=False).encode("utf-8"))
         return "the daemon is running: the command is queued and will be applied within a tick"
     probe.close()
     return run_now()

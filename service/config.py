@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 import secrets
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import time
 from pathlib import Path
 from typing import Any
@@ -89,7 +89,11 @@ class FileSenderSettings:
 
 @dataclass(frozen=True)
 class ExchangeSettings:
-    """An on-premises Exchange Server through EWS; the same table shape serves [source] and [sender]."""
+    """An on-premises Exchange Server through EWS; the same table shape serves [source] and [sender].
+
+    `auth` is "password" (username and password) or "oauth" (an app
+    registration's client credentials: tenant, client_id, client_secret).
+    """
 
     url: str
     username: str
@@ -102,6 +106,13 @@ class ExchangeSettings:
     quarantine: str = "Quarantine"
     poll_interval: float = 60.0
     save_copy: bool = False
+    notifications: str = "pull"
+    auth: str = "password"
+    tenant: str = ""
+    client_id: str = ""
+    client_secret: str = ""
+    authority: str = "https://login.microsoftonline.com"
+    oauth_scope: str = ""
 
 
 @dataclass(frozen=True)
@@ -118,6 +129,21 @@ class GraphSettings:
     processed: str = "Processed"
     quarantine: str = "Quarantine"
     poll_interval: float = 60.0
+    state: Path | None = None  # where the source keeps its delta link; None: in memory only
+
+
+@dataclass(frozen=True)
+class PostgresSettings:
+    """[store] with kind = "postgresql": where the database is, and which office's rows are this configuration's."""
+
+    dsn: str  # libpq connection settings, without the password
+    password: str = field(repr=False)  # from the environment; "" when the server needs none (a local socket, a .pgpass)
+    office: str  # the key of this office's rows: offices sharing a database must each have their own
+
+    def conninfo(self) -> str:
+        from psycopg.conninfo import make_conninfo
+
+        return make_conninfo(self.dsn, password=self.password) if self.password else self.dsn
 
 
 @dataclass(frozen=True)
@@ -135,6 +161,7 @@ class Settings:
     templates: Path = PROJECT_ROOT / "templates"
     max_message_mb: float = 25.0
     tick_seconds: float = 60.0
+    postgres: PostgresSettings | None = None  # None: the store is TinyDB in `store`; else `store` holds rendered papers
 
 
 def load(path: str | Path, environ: dict[str, str] | None = None) -> Settings:
@@ -189,7 +216,34 @@ class _Reader:
             templates=self.folder("paths.templates", PROJECT_ROOT / "templates"),
             max_message_mb=self.number("limits.max_message_mb", 25.0, minimum=1),
             tick_seconds=self.number("daemon.tick_seconds", 60.0, minimum=1),
+            postgres=self.postgres(office.mailbox),
         )
+
+    def postgres(self, mailbox: str) -> PostgresSettings | None:
+        """[store] dsn, password_env and office when kind = "postgresql"; None for the embedded TinyDB store."""
+        if self.choice("store.kind", ("tinydb", "postgresql"), "tinydb") == "tinydb":
+            return None
+        try:
+            from psycopg import Error as PsycopgError
+            from psycopg.conninfo import conninfo_to_dict
+        except ImportError:
+            raise self.fail("store.kind", "postgresql needs psycopg: pip install 'secretary[postgresql]'") from None
+        dsn = self.text("store.dsn")
+        try:
+            parsed = conninfo_to_dict(dsn)
+        except PsycopgError as error:
+            raise self.fail("store.dsn", f"not a PostgreSQL connection string ({error}), e.g. \"host=db.office.go.th dbname=secretary user=secretary\"") from None
+        if "password" in parsed:
+            raise self.fail("store.dsn", "must not hold the password: name its environment variable in store.password_env")
+        named = self.get("store.password_env") is not None
+        variable = self.text("store.password_env", "SECRETARY_DATABASE_PASSWORD")
+        password = self.environ.get(variable, "")
+        if named and not password:
+            raise self.fail("store.password_env", f"the environment variable {variable} is not set (it holds a secret, kept out of this file)")
+        office = self.text("store.office", mailbox)
+        if not office.strip():
+            raise self.fail("store.office", "must name the office (its rows in the shared database carry this name)")
+        return PostgresSettings(dsn=dsn, password=password, office=office)
 
     def source(self) -> ImapSettings | MaildirSettings:
         kind = self.choice("source.kind", ("imap", "maildir", "exchange", "graph"))
@@ -235,16 +289,36 @@ class _Reader:
         )
 
     def exchange(self, table: str) -> ExchangeSettings:
-        """[source] or [sender] with kind = "exchange": the EWS URL, the account and the mailbox it serves."""
+        """[source] or [sender] with kind = "exchange": the EWS URL, the account (or app) and the mailbox it serves."""
         url = self.text(f"{table}.url")
         if not url.startswith(("https://", "http://")) or "://" == url[-3:]:
             raise self.fail(f"{table}.url", f"must be the EWS address, like https://mail.office.go.th/EWS/Exchange.asmx, got {url!r}")
+        auth = self.choice(f"{table}.auth", ("password", "oauth"), "password")
+        if auth == "oauth":
+            # An app signs in as itself and reaches the shared mailbox only by impersonating it.
+            access = self.choice(f"{table}.access", ("impersonation",), "impersonation")
+            app = {
+                "tenant": self.text(f"{table}.tenant"),
+                "client_id": self.text(f"{table}.client_id"),
+                "client_secret": self.secret(f"{table}.client_secret_env", "SECRETARY_EXCHANGE_CLIENT_SECRET"),
+                "authority": self.https(f"{table}.authority", "https://login.microsoftonline.com"),
+                "oauth_scope": self.text(f"{table}.oauth_scope", ""),
+            }
+            username, password = "", ""
+        else:
+            access = self.choice(f"{table}.access", ("delegate", "impersonation"), "delegate")
+            app = {}
+            username = self.text(f"{table}.username")
+            password = self.secret(f"{table}.password_env", "SECRETARY_EXCHANGE_PASSWORD")
         return ExchangeSettings(
             url=url,
-            username=self.text(f"{table}.username"),
-            password=self.secret(f"{table}.password_env", "SECRETARY_EXCHANGE_PASSWORD"),
+            username=username,
+            password=password,
             mailbox=self.address(f"{table}.mailbox") if self.get(f"{table}.mailbox") is not None else self.address("office.mailbox"),
-            access=self.choice(f"{table}.access", ("delegate", "impersonation"), "delegate"),
+            access=access,
+            auth=auth,
+            notifications=self.choice(f"{table}.notifications", ("pull", "sync"), "pull"),
+            **app,
             verify_tls=self.boolean(f"{table}.verify_tls", True),
             timeout=self.number(f"{table}.timeout", 60.0, minimum=1),
             processed=self.text(f"{table}.processed", "Processed"),
@@ -255,12 +329,10 @@ class _Reader:
 
     def graph(self, table: str) -> GraphSettings:
         """[source] or [sender] with kind = "graph": the tenant, the app registration and the mailbox."""
-        urls = {}
-        for key, default in (("authority", "https://login.microsoftonline.com"), ("graph_url", "https://graph.microsoft.com/v1.0")):
-            url = self.text(f"{table}.{key}", default).rstrip("/")
-            if not url.startswith("https://") or len(url) <= len("https://"):
-                raise self.fail(f"{table}.{key}", f"must be an https address like {default}, got {url!r}")
-            urls[key] = url
+        urls = {
+            key: self.https(f"{table}.{key}", default)
+            for key, default in (("authority", "https://login.microsoftonline.com"), ("graph_url", "https://graph.microsoft.com/v1.0"))
+        }
         return GraphSettings(
             tenant=self.text(f"{table}.tenant"),
             client_id=self.text(f"{table}.client_id"),
@@ -272,7 +344,14 @@ class _Reader:
             processed=self.text(f"{table}.processed", "Processed"),
             quarantine=self.text(f"{table}.quarantine", "Quarantine"),
             poll_interval=self.number(f"{table}.poll_interval", 60.0, minimum=1),
+            state=self.folder(f"{table}.state", self.folder("store.path") / "mailbox" / "graph-delta.json"),
         )
+
+    def https(self, key: str, default: str) -> str:
+        url = self.text(key, default).rstrip("/")
+        if not url.startswith("https://") or len(url) <= len("https://"):
+            raise self.fail(key, f"must be an https address like {default}, got {url!r}")
+        return url
 
     _MISSING = object()
 

@@ -17,9 +17,10 @@ from typing import Callable
 from zoneinfo import ZoneInfo
 
 from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.schedulers.base import BaseScheduler
 
 from .config import ExchangeSettings, FileSenderSettings, GraphSettings, ImapSettings, MaildirSettings, Settings, SmtpSettings
-from .directory import Directory
+from .directory.records import office_directory
 from .meetings import Office
 from .mail.compose import Composer
 from .mail.maildir import FileSender, MaildirSource
@@ -29,7 +30,7 @@ from .mail.source import Source, SourceError
 from .pipeline import Handled, Pipeline
 from .commands import apply_spooled
 from .meetings.clerk import HANDLERS
-from .store import Store, StoreError
+from .store import StoreError, open_store
 from .ticks import run_due_steps
 from .understand import Context
 
@@ -37,9 +38,10 @@ log = logging.getLogger(__name__)
 
 BACKOFF_FIRST = 1.0
 BACKOFF_CAP = 300.0
-#: While working through a backlog, send what is queued every so many messages or seconds.
-DRAIN_EVERY = 50
-DRAIN_SECONDS = 2.0
+#: A backlog is handled in batches of up to so many messages or seconds, each one store write (a group commit);
+#: what a batch queued is sent before the next begins.
+BATCH_MESSAGES = 50
+BATCH_SECONDS = 0.5
 
 
 class Shutdown(Exception):
@@ -61,13 +63,17 @@ def build(settings: Settings, clock: Callable[[], datetime] | None = None, exclu
     """Open the store and build the pipeline for a configuration."""
     zone = ZoneInfo(settings.office.timezone)
     clock = clock or (lambda: datetime.now(zone))
-    store = Store(settings.store).open(exclusive=exclusive)
-    directory = Directory.load(settings.directory) if settings.directory else Directory()
-    composer = Composer(settings.templates, settings.office.name, settings.office.mailbox, settings.office.language)
-    outbox = Outbox(store, composer, envelope_sender=settings.office.mailbox)
-    context = Context(directory=directory, reply_key_secret=settings.reply_key_secret, rules=settings.rules)
-    office = Office(settings.office, store, directory, settings.rules, settings.templates, settings.reply_key_secret)
-    pipeline = Pipeline(office, context, outbox, clock, size_limit=int(settings.max_message_mb * 1024 * 1024))
+    store = open_store(settings, exclusive=exclusive)
+    try:
+        directory = office_directory(store, settings.directory)
+        composer = Composer(settings.templates, settings.office.name, settings.office.mailbox, settings.office.language)
+        outbox = Outbox(store, composer, envelope_sender=settings.office.mailbox)
+        context = Context(directory=directory, reply_key_secret=settings.reply_key_secret, rules=settings.rules)
+        office = Office(settings.office, store, directory, settings.rules, settings.templates, settings.reply_key_secret)
+        pipeline = Pipeline(office, context, outbox, clock, size_limit=int(settings.max_message_mb * 1024 * 1024))
+    except BaseException:
+        store.close()  # its lock, so that a process that tries again (service/offices.py) is not locked out by itself
+        raise
     return Service(settings, office, pipeline, outbox, clock)
 
 
@@ -83,6 +89,7 @@ def make_source(settings: Settings) -> Source:
             mailbox=source.mailbox,
             authority=source.authority,
             graph_url=source.graph_url,
+            state=source.state,
             processed=source.processed,
             quarantine=source.quarantine,
             timeout=source.timeout,
@@ -91,12 +98,14 @@ def make_source(settings: Settings) -> Source:
     if isinstance(source, MaildirSettings):
         return MaildirSource(source.path)
     if isinstance(source, ExchangeSettings):
-        from .mail.exchange import ExchangeSource
+        from .mail.exchange import ExchangeSource, app_sign_in
 
         return ExchangeSource(
             url=source.url,
             username=source.username,
             password=source.password,
+            app=app_sign_in(source),
+            notifications=source.notifications,
             mailbox=source.mailbox,
             access=source.access,
             verify_tls=source.verify_tls,
@@ -140,12 +149,13 @@ def make_sender(settings: Settings) -> Sender:
     if isinstance(sender, FileSenderSettings):
         return FileSender(sender.path)
     if isinstance(sender, ExchangeSettings):
-        from .mail.exchange import ExchangeSender
+        from .mail.exchange import ExchangeSender, app_sign_in
 
         return ExchangeSender(
             url=sender.url,
             username=sender.username,
             password=sender.password,
+            app=app_sign_in(sender),
             mailbox=sender.mailbox,
             access=sender.access,
             verify_tls=sender.verify_tls,
@@ -169,10 +179,12 @@ def make_sender(settings: Settings) -> Sender:
 class Daemon:
     """The main loop: fetch and handle, drain the outbox, wait for more."""
 
-    def __init__(self, service: Service, source: Source, sender: Sender) -> None:
+    def __init__(self, service: Service, source: Source, sender: Sender, scheduler: BaseScheduler | None = None) -> None:
+        """`scheduler`: a running one shared by many daemons (see service/offices.py); else the daemon starts its own."""
         self.service = service
         self.source = source
         self.sender = sender
+        self.scheduler = scheduler
         self.stopping = False
         self._waiting = False
         self._failures = 0
@@ -182,7 +194,7 @@ class Daemon:
     def run(self, once: bool = False) -> None:
         """Work until a signal (or, with `once`, until the inbox and the outbox are empty)."""
         self._install_signal_handlers()
-        scheduler = self._start_scheduler()
+        unschedule = self._start_scheduler()
         log.info("secretary started for %s (store %s)", self.service.settings.office.mailbox, self.service.office.store.root)
         try:
             while not self.stopping:
@@ -193,7 +205,7 @@ class Daemon:
         except Shutdown:
             pass
         finally:
-            scheduler.shutdown(wait=False)
+            unschedule()
             self.source.close()
             self.service.office.store.close()
             log.info("secretary stopped")
@@ -202,16 +214,15 @@ class Daemon:
         """One pass: handle every waiting message, then send what is due. True if any message was handled."""
         worked = False
         try:
-            last_drain = time.monotonic()
-            for count, fetched in enumerate(self.source.fetch_new(), start=1):
-                self.handled.append(self.service.pipeline.process(self.source, fetched))
+            fetched, most = self.source.fetch_new(), 1
+            while batch := self.service.pipeline.process(self.source, fetched, most, BATCH_SECONDS):
+                self.handled.extend(batch)
                 worked = True
+                most = min(2 * most, BATCH_MESSAGES)  # the first message of a backlog is answered at once, the rest in growing batches
                 if self.stopping:
                     break
-                if count % DRAIN_EVERY == 0 or time.monotonic() - last_drain > DRAIN_SECONDS:
-                    # In a backlog, answers go out as it is worked through, and the outbox stays small.
-                    self.service.outbox.drain(self.sender, self.service.clock())
-                    last_drain = time.monotonic()
+                # In a backlog, answers go out batch by batch as it is worked through, and the outbox stays small.
+                self.service.outbox.drain(self.sender, self.service.clock())
             apply_spooled(self.service.office, self.service.outbox, HANDLERS, self.service.clock())
             if self._steps_due.is_set():
                 self._steps_due.clear()
@@ -224,21 +235,37 @@ class Daemon:
             self._back_off(f"the store cannot be written ({error}); messages stay in the inbox until it can")
         return worked
 
-    def _start_scheduler(self) -> BackgroundScheduler:
+    def stop(self) -> None:
+        """Ask the loop to end, from another thread: after the batch in hand, or at once if it is waiting for mail.
+
+        An IMAP IDLE or a Maildir ends within a second; Exchange and Graph
+        when their sleep in hand runs out (at most `poll_interval`).
+        """
+        self.stopping = True
+        self.source.interrupt()
+
+    def _start_scheduler(self) -> Callable[[], None]:
         """apscheduler only says when to look at the timeline; what is due is worked out from the store.
 
         It wakes the timeline at the start of each day (when new steps fall
         due), at the digest's time, and every tick (retries, and anything a
-        restart missed), and once at start-up.
+        restart missed), and once at start-up. Returns what undoes it: the
+        daemon's own scheduler is shut down; on a shared one only this
+        daemon's jobs are removed.
         """
-        scheduler = BackgroundScheduler(timezone=self.service.settings.office.timezone)
-        scheduler.add_job(self._steps_due.set, "cron", hour=0, minute=0, second=30, id="new-day")
-        scheduler.add_job(self._steps_due.set, "interval", seconds=self.service.settings.tick_seconds, id="tick")
+        zone = self.service.settings.office.timezone
+        scheduler = self.scheduler or BackgroundScheduler(timezone=zone)
         digest = self.service.settings.office.digest.at
-        scheduler.add_job(self._steps_due.set, "cron", hour=digest.hour, minute=digest.minute, second=5, id="digest")
-        scheduler.start()
+        jobs = [
+            scheduler.add_job(self._steps_due.set, "cron", hour=0, minute=0, second=30, timezone=zone, name="new-day"),
+            scheduler.add_job(self._steps_due.set, "interval", seconds=self.service.settings.tick_seconds, name="tick"),
+            scheduler.add_job(self._steps_due.set, "cron", hour=digest.hour, minute=digest.minute, second=5, timezone=zone, name="digest"),
+        ]
         self._steps_due.set()
-        return scheduler
+        if self.scheduler is None:
+            scheduler.start()
+            return lambda: scheduler.shutdown(wait=False)
+        return lambda: [job.remove() for job in jobs]
 
     def _idle(self) -> bool:
         return not any(d["next_attempt_at"] <= self.service.clock().isoformat() for d in self.service.outbox.pending())
@@ -266,7 +293,7 @@ class Daemon:
 
     def _install_signal_handlers(self) -> None:
         def stop(signum: int, frame: object) -> None:
-            log.info("signal %s: stopping after the current message", signal.Signals(signum).name)
+            log.info("signal %s: stopping after the current batch of messages", signal.Signals(signum).name)
             self.stopping = True
             if self._waiting:
                 raise Shutdown

@@ -25,9 +25,11 @@ from .reply_keys import ReplyKey
 from .meetings import Office, Outcome
 from .meetings.approvals import AGENDA, drafts_of
 from .meetings.followups import STATUS_WORDS, open_actions
+from .meetings.intake import call_progress
 from .meetings.invitations import ANSWERS
 from .meetings.meeting import all_meetings, load, shard, title_of
 from .meetings.timeline import Timeline, load_timeline
+from .rounds import STATES, running
 
 SENT = "digests"
 ANSWER_ORDER = (*ANSWERS, "no_answer")
@@ -46,6 +48,7 @@ class Digest:
     failed: list[dict[str, str]] = field(default_factory=list)
     bouncing: list[dict[str, Any]] = field(default_factory=list)
     overdue_followups: list[dict[str, Any]] = field(default_factory=list)
+    rounds: list[dict[str, Any]] = field(default_factory=list)  # the running verification and PMQA rounds
 
     @property
     def urgent(self) -> bool:
@@ -56,7 +59,8 @@ class Digest:
     def quiet(self) -> bool:
         """Nothing new and nothing waiting on the clerk."""
         return not (self.urgent or self.strangers or self.for_clerk or self.bouncing or self.overdue_followups
-                    or any(m["today"] or m["submissions"] or m["waiting"] or m["objections"] for m in self.meetings))
+                    or any(m["today"] or m["submissions"] or m["waiting"] or m["objections"] for m in self.meetings)
+                    or any(r["status"] == "closed" for r in self.rounds))
 
 
 def collect(office: Office, timeline: Timeline, now: datetime, since: datetime) -> Digest:
@@ -75,6 +79,7 @@ def collect(office: Office, timeline: Timeline, now: datetime, since: datetime) 
         {**a, "group_name": _name(office, a["group"]), "status_text": STATUS_WORDS[a["status"]], "days_late": (today - date.fromisoformat(a["due"])).days}
         for a in open_actions(office) if a["due"] and a["due"] < today.isoformat()
     ]
+    digest.rounds = running(office, today, since)
     return digest
 
 
@@ -98,6 +103,7 @@ def _meeting(office: Office, timeline: Timeline, meeting: dict[str, Any], now: d
         "submissions": [{"title": i["title"], "group": _name(office, i["group"]), "status": i["status"], "versions": len(i["versions"])}
                         for i in items if i["versions"][-1]["at"] > since.isoformat()],
         "waiting": _waiting(office, meeting, now),
+        "call": call_progress(office, meeting),
         "invited": len(invitees),
         "attendance": [{"status": status, "count": counts.get(status, 0), "percent": round(100 * counts.get(status, 0) / len(invitees)) if invitees else 0}
                        for status in ANSWER_ORDER] if invitees else [],
@@ -154,7 +160,7 @@ def digest_mail(office: Office, digest: Digest, now: datetime) -> Outgoing:
     """The digest, with a reply key: what the clerk writes back to it is a note for the clerk, never an agenda item."""
     key = ReplyKey("digest", "office", "clerk").token(office.reply_key_secret)
     return Outgoing(template="digest", to=(office.clerk,), cause=f"digest:{digest.day.isoformat()}", reply_key=key,
-                    context={"digest": digest, "now": now, "quiet": digest.quiet})
+                    context={"digest": digest, "now": now, "quiet": digest.quiet, "round_states": STATES})
 
 
 def send_digest_if_due(office: Office, timeline: Timeline, now: datetime) -> Outcome | None:

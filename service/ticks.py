@@ -20,6 +20,7 @@ from .meetings.meeting import all_meetings, load, shard
 from .meetings.steps import ACTIONS, StepContext
 from .meetings.timeline import Timeline, load_timeline
 from .pipeline import write_outcome
+from .rounds import closing_due, reminders_due as round_reminders_due
 from .store import StoreError
 
 log = logging.getLogger(__name__)
@@ -42,6 +43,7 @@ def run_due_steps(office: Office, outbox: Outbox, now: datetime) -> list[str]:
         except Exception:  # a broken step stops its own meeting's timeline this tick, never the daemon
             log.exception("meeting %s: a step failed; it stays due and is tried again next tick", meeting["id"])
     for job, name in ((lambda: remind_follow_ups(office, outbox, now), "follow-up reminders"),
+                      (lambda: run_rounds(office, outbox, now), "the rounds' reminders and deadlines"),
                       (lambda: send_digest(office, outbox, timeline, now), "the daily digest")):
         try:
             job()
@@ -108,4 +110,13 @@ def remind_follow_ups(office: Office, outbox: Outbox, now: datetime) -> int:
     for action, reminder in due:
         with office.store.transaction() as transaction:
             write_outcome(transaction, outbox, Outcome(documents=[(SHARD, "actions", action["id"], action)], outgoing=[reminder]), now, [action["meeting"]])
+    return len(due)
+
+
+def run_rounds(office: Office, outbox: Outbox, now: datetime) -> int:
+    """The office-wide rounds (verification, PMQA): reminders due, then rounds past their deadline closed; each in its own transaction."""
+    due = round_reminders_due(office, now.date()) + closing_due(office, now)
+    for outcome in due:
+        with office.store.transaction() as transaction:
+            write_outcome(transaction, outbox, outcome, now)
     return len(due)

@@ -95,3 +95,16 @@ def make_smtp_sink(tmp_path: Path) -> Iterator[Callable[..., SmtpSink]]:
     yield make
     for sink in started:
         sink.stop()
+
+
+@pytest.fixture(scope="session")
+def postgres():
+    """One PostgreSQL for the session (a `postgres.Postgres`), in a directory of its own in /tmp (it may run as another user)."""
+    from postgres import Postgres  # psycopg loads only for the tests that use PostgreSQL
+
+    root = Path(tempfile.mkdtemp(prefix="secretary-postgres-"))
+    root.chmod(0o755)
+    try:
+        yield from running(Postgres(root / "cluster"))
+    finally:
+        shutil.rmtree(root, ignore_errors=True)

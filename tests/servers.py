@@ -136,11 +136,14 @@ class Dovecot:
     runs is seen at once (Dovecot checks a file it has read for changes at
     most once a second); LMTP only accepts recipients that have one.
     Its authentication service also listens on `auth_port`, so a Postfix can
-    check SMTP logins against the same users.
+    check SMTP logins against the same users. `connections` raises Dovecot's
+    process and client limits (100 processes a service by default) for that
+    many IMAP sessions open at once, e.g. one IDLE per office's mailbox.
     """
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, connections: int | None = None) -> None:
         self.root = root.resolve()
+        self.connections = connections
         self.host = HOST
         self.imap_port = free_port()
         self.lmtp_port = free_port()
@@ -292,6 +295,26 @@ service lmtp {{
 }}
 protocol lmtp {{
   postmaster_address = postmaster@localhost
+}}
+{self._limits()}"""
+
+    def _limits(self) -> str:
+        """Room for `connections` IMAP sessions (each one imap process) and the logins that open them at once.
+
+        An IDLE session learns of new mail through inotify, but all sessions
+        run as vmail and Linux gives one user 128 inotify instances by default
+        (fs.inotify.max_user_instances); the sessions beyond those fall back to
+        looking at the mailbox every mailbox_idle_check_interval (30 s by
+        default), here made 1 s rather than changing the machine's sysctl.
+        """
+        if self.connections is None:
+            return ""
+        return f"""\
+mailbox_idle_check_interval = 1 secs
+default_process_limit = {self.connections + 100}
+default_client_limit = {4 * self.connections + 1000}
+service imap {{
+  process_limit = {self.connections + 100}
 }}
 """
 

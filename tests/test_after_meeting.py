@@ -23,12 +23,10 @@ import pytest
 from docx import Document
 from pypdf import PdfReader
 
-from service.commands import apply
 from service.daemon import build
-from service.meetings.clerk import HANDLERS
 from service.meetings.followups import SHARD
 from service.meetings.meeting import load as load_meeting, shard
-from worlds import Clock, make_world, outgoing, reply, run
+from worlds import Clock, clerk, make_world, outgoing, reply, run
 
 BANGKOK = ZoneInfo("Asia/Bangkok")
 START = datetime(2026, 12, 16, 9, tzinfo=BANGKOK)
@@ -62,14 +60,6 @@ def office(request, tmp_path, monkeypatch):
             "chair": "p-director", "secretary": "p-deputy", "attendees": ["role:school_director"],
         })
     return settings, clock, world
-
-
-def clerk(settings, clock, command: str, arguments: dict) -> str:
-    service = build(settings, clock=clock)
-    try:
-        return apply(service.office, service.outbox, HANDLERS, command, arguments, clock())
-    finally:
-        service.office.store.close()
 
 
 def state(settings, clock, meeting_id: str = MEETING):

@@ -1,5 +1,8 @@
 """Configuration: the starter file works as written, and every mistake names its key."""
 
+import subprocess
+import sys
+
 import pytest
 
 from service.config import ConfigError, ImapSettings, MaildirSettings, load, write_starter
@@ -63,3 +66,11 @@ def test_a_bad_mailbox_address_and_bad_toml_are_explained(tmp_path):
         load(path, ENV)
     with pytest.raises(ConfigError, match="secretary init"):
         load(tmp_path / "missing.toml", ENV)
+
+
+def test_the_command_line_shows_the_key_a_mistake_is_in(tmp_path):
+    path = _config(tmp_path, '[source]\nkind = "pop3"\n')
+    result = subprocess.run([sys.executable, "-m", "service", "-c", str(path), "status"], capture_output=True, text=True,
+                            env={"PATH": "/usr/bin:/bin", **ENV}, timeout=120)
+    assert result.returncode != 0
+    assert "[source] kind: must be one of" in result.stdout + result.stderr, "rich must not read [source] as markup"

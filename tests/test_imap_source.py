@@ -301,6 +301,25 @@ def test_polling_finds_new_mail_when_idle_is_not_used(dovecot, address, open_sou
     assert sleeps == [7, 2]
 
 
+def test_an_interrupted_idle_ends_within_a_second_and_the_source_waits_no_more(dovecot, address, open_source):
+    source = open_source(address)
+    assert list(source.fetch_new()) == []
+    idle = threading.Thread(target=source.wait, args=(60,))
+    idle.start()
+    time.sleep(0.5)
+    asked = time.monotonic()
+    source.interrupt()  # a stopping daemon, from its supervisor's thread
+    idle.join(10)
+    assert not idle.is_alive() and time.monotonic() - asked < 2.5
+    started = time.monotonic()
+    source.wait(60)
+    assert time.monotonic() - started < 0.5, "once interrupted, a wait returns at once"
+    raw = message(subject="after the interruption")
+    dovecot.append(address, raw)
+    [fetched] = source.fetch_new()
+    assert fetched.raw == raw, "the connection is still good for the batch in hand"
+
+
 def test_a_dovecot_restart_during_idle_fails_one_call_and_misses_nothing(dovecot, address, open_source, sleeps):
     source = open_source(address, backoff_base=4)
     assert list(source.fetch_new()) == []

@@ -32,7 +32,7 @@ BANGKOK = ZoneInfo("Asia/Bangkok")
 START = datetime(2026, 12, 16, 9, tzinfo=BANGKOK)
 
 
-@pytest.fixture(params=["embedded", "servers"])
+@pytest.fixture(params=["embedded", "servers", "postgresql"])
 def office(request, tmp_path, monkeypatch):
     settings, world = make_world(request, tmp_path, monkeypatch)
     clock = Clock(datetime(2026, 11, 20, 8, tzinfo=BANGKOK))

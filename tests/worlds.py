@@ -4,6 +4,10 @@ The same story runs in both: on the embedded default (a Maildir and a folder of
 .eml files) and on the real servers (the daemon reads the shared mailbox over
 IMAP from Dovecot and sends through Postfix, which delivers into each person's
 Dovecot mailbox, where the test reads what they received).
+
+A story can also be told with the shared mailbox on Microsoft's servers:
+"exchange" (EWS) and "graph" (Microsoft 365) run the daemon against the test
+doubles of Exchange Server and Microsoft Graph, which keep what it sent.
 """
 
 from __future__ import annotations
@@ -16,7 +20,9 @@ from pathlib import Path
 import email
 import email.policy
 
-from helpers import DIRECTORY, ENV, message, write_config
+from exchange_double import ExchangeDouble
+from graph_double import CLIENT_ID, SECRET, TENANT, GraphDouble
+from helpers import DIRECTORY, ENV, MAILBOX, message, write_config
 from service.config import Settings, load
 from service.daemon import Daemon, build, make_sender, make_source
 from service.mail.maildir import deliver
@@ -89,6 +95,50 @@ class Servers:
         self.postfix.wait_for_queue_empty()
         return self.dovecot.messages(address)
 
+    def filed(self, folder: str) -> list[bytes]:
+        """The shared mailbox's folder ("INBOX", "Processed", "Quarantine")."""
+        return self.dovecot.messages(self.mailbox, folder)
+
+
+class OnExchange(Embedded):
+    """The shared mailbox on an Exchange Server (the EWS double), read and sent through EWS; outgoing mail is what it sent."""
+
+    def __init__(self, tmp_path: Path, monkeypatch) -> None:
+        self.double = ExchangeDouble().start()
+        monkeypatch.setenv("SECRETARY_EXCHANGE_PASSWORD", self.double.password)
+        table = f'kind = "exchange"\nurl = "{self.double.url}"\nusername = \'{self.double.username}\'\npoll_interval = 1'
+        self.config = write_config(tmp_path, table, table)
+
+    def deliver(self, settings, raw: bytes) -> None:
+        self.double.deliver(raw)
+
+    def received(self, settings, address: str) -> list[bytes]:
+        return [sent.mime for sent in self.double.sent]
+
+    def filed(self, folder: str) -> list[bytes]:
+        return self.double.messages("Inbox" if folder == "INBOX" else folder)
+
+
+class OnMicrosoft365(Embedded):
+    """The shared mailbox in Microsoft 365 (the Graph double), read and sent through Graph."""
+
+    def __init__(self, tmp_path: Path, monkeypatch) -> None:
+        self.double = GraphDouble(MAILBOX).start()
+        monkeypatch.setenv("SECRETARY_GRAPH_CLIENT_SECRET", SECRET)
+        monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(self.double.ca_file))
+        table = (f'kind = "graph"\ntenant = "{TENANT}"\nclient_id = "{CLIENT_ID}"\nauthority = "{self.double.authority}"\n'
+                 f'graph_url = "{self.double.graph_url}"\npoll_interval = 1')
+        self.config = write_config(tmp_path, table, table)
+
+    def deliver(self, settings, raw: bytes) -> None:
+        self.double.deliver(raw)
+
+    def received(self, settings, address: str) -> list[bytes]:
+        return list(self.double.sent)
+
+    def filed(self, folder: str) -> list[bytes]:
+        return [m.raw for m in self.double.mailbox.in_folder("Inbox" if folder == "INBOX" else folder)]
+
 
 def run(settings, clock, day: datetime | None = None):
     if day:
@@ -115,8 +165,33 @@ def reply(world, settings, to_mail, sender: str, text: str, subject: str | None 
 
 
 def make_world(request, tmp_path: Path, monkeypatch) -> tuple[Settings, Embedded | Servers]:
-    """For a fixture parametrised by "embedded" / "servers": the office's settings and the world it runs in."""
+    """For a fixture parametrised by "embedded" / "servers" / "postgresql" (the embedded world with its store in
+    PostgreSQL): the office's settings and the world it runs in."""
     for name, value in ENV.items():
         monkeypatch.setenv(name, value)
-    world = Embedded(tmp_path) if request.param == "embedded" else Servers(tmp_path, request.getfixturevalue("mail_servers"))
+    if request.param in ("exchange", "graph"):  # the shared mailbox on a Microsoft server double
+        on_microsoft = (OnExchange if request.param == "exchange" else OnMicrosoft365)(tmp_path, monkeypatch)
+        request.addfinalizer(on_microsoft.double.stop)
+        return load(on_microsoft.config), on_microsoft
+    if request.param == "servers":
+        world = Servers(tmp_path, request.getfixturevalue("mail_servers"))
+    else:
+        world = Embedded(tmp_path)
+    if request.param == "postgresql":
+        from postgres import PASSWORD, use_postgres
+
+        use_postgres(world.config, request.getfixturevalue("postgres").database(), MAILBOX)
+        monkeypatch.setenv("SECRETARY_DATABASE_PASSWORD", PASSWORD)
     return load(world.config), world
+
+
+def clerk(settings, clock, command: str, arguments: dict) -> str:
+    """A clerk's command applied at the clock's time, as `secretary …` does when no daemon runs."""
+    from service.commands import apply
+    from service.meetings.clerk import HANDLERS
+
+    service = build(settings, clock=clock)
+    try:
+        return apply(service.office, service.outbox, HANDLERS, command, arguments, clock())
+    finally:
+        service.office.store.close()

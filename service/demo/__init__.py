@@ -15,6 +15,9 @@ local Maildir and a folder of outgoing .eml files:
    circulated, an attendee objects, an order is signed and numbered, a group
    reports progress, the director accepts the objection, the minutes are
    approved; and the meeting's file is archived (folder, index and ISO image).
+3. The office's other two jobs (`rounds.yaml`, `rounds.py`): a verification
+   round of the directory and a PMQA self-assessment round, on the same
+   machinery as the call for agenda items.
 
 It shows what the service understood and did, and where everything is.
 """
@@ -72,6 +75,10 @@ def run_demo(folder: Path | None, console: Console) -> int:
     meeting_id = a_meeting(settings, console)
     office = build(settings, exclusive=False).office
     archived = export_meeting(office.store, meeting_id, folder / "archive", iso=True, directory=office.directory)
+    office.store.close()
+    from .rounds import the_rounds  # it builds on this module's helpers
+
+    the_rounds(settings, console, datetime.fromisoformat(_meeting(settings, meeting_id)["start"]) + timedelta(days=LAST_DAY + 1))
     outgoing = sorted(settings.sender.path.glob("*.eml"))
     console.print(
         f"\nThe office folder:      {folder}\n"
@@ -169,7 +176,7 @@ def _reply(settings: Settings, entry: dict, now: datetime) -> bytes:
     mail["To"] = settings.office.mailbox
     mail["Date"] = format_datetime(now + timedelta(hours=2))
     mail["Message-ID"] = make_msgid(domain=entry["from"].rsplit("@", 1)[1].rstrip(">"))
-    answered = _latest_to(settings, entry.get("answers", ""))
+    answered = _latest_to(settings, entry.get("answers", ""), entry.get("about", ""))
     if answered is not None:
         mail["In-Reply-To"] = answered["Message-ID"]
         mail["References"] = answered["Message-ID"]
@@ -198,10 +205,11 @@ def _calendar_reply(request, entry: dict) -> str:
     )
 
 
-def _latest_to(settings: Settings, address: str):
+def _latest_to(settings: Settings, address: str, about: str = ""):
+    """Our newest mail to `address` that asks for an answer (and whose subject says `about`)."""
     if not address:
         return None
     sent = [email.message_from_bytes(p.read_bytes(), policy=email.policy.default) for p in settings.sender.path.glob("*.eml")]
     # What asks for an answer carries a reply key; people answer those, not the clerk's digest.
-    mine = [m for m in sent if address in m["To"] and m["Reply-To"] and not m["Message-ID"].startswith("<digest-")]
+    mine = [m for m in sent if address in m["To"] and m["Reply-To"] and not m["Message-ID"].startswith("<digest-") and about in m["Subject"]]
     return max(mine, key=lambda m: (m["Date"].datetime, m["Message-ID"])) if mine else None

@@ -21,6 +21,7 @@ import imaplib
 import logging
 import re
 import ssl
+import threading
 import time
 from contextlib import contextmanager
 from typing import Callable, Iterator
@@ -39,6 +40,8 @@ SECURITY = ("tls", "starttls", "none")
 CONNECTION_ERRORS = (OSError, imaplib.IMAP4.error)
 # RFC 5530 response codes that say a refused login may succeed later.
 TEMPORARY_LOGIN_FAILURE = re.compile(r"\[(UNAVAILABLE|SERVERBUG|INUSE|LIMIT)[\] ]")
+#: Seconds between an IDLE's looks at whether it was interrupted: how long a stopping daemon may wait for it.
+WAKE_CHECK = 1.0
 
 
 class ImapSource:
@@ -102,6 +105,7 @@ class ImapSource:
         self._uidnext: int | None = None
         self._fetched_at: tuple[int | None, int | None] = (None, None)
         self._deleted_by_us: set[int] = set()
+        self._interrupted = threading.Event()
 
     # The source protocol.
 
@@ -146,7 +150,7 @@ class ImapSource:
         IDLE never lasts longer than `idle_renew`: RFC 2177 lets a server
         drop a client idle for 29 minutes.
         """
-        if timeout <= 0:
+        if timeout <= 0 or self._interrupted.is_set():
             return
         with self._talking(f"waiting for new mail in {self.inbox}"):
             client = self._open()
@@ -156,6 +160,10 @@ class ImapSource:
                 self._idle(client, min(timeout, self.idle_renew))
             else:
                 self._sleep(min(self.poll_interval, timeout))
+
+    def interrupt(self) -> None:
+        """End an IDLE within `WAKE_CHECK` seconds (a poll's sleep runs out), and wait no more."""
+        self._interrupted.set()
 
     def close(self) -> None:
         client, self._client = self._client, None
@@ -263,20 +271,26 @@ class ImapSource:
     def _idle(self, client: IMAPClient, seconds: float) -> None:
         """IDLE for up to `seconds`, ending as soon as the server reports new mail (EXISTS or RECENT).
 
-        An empty answer from idle_check means the time is up or the server
-        closed the connection; in the second case idle_done fails, which is
-        how a dead connection shows itself.
+        It listens in slices of `WAKE_CHECK` seconds, between which it looks
+        whether it was interrupted; that costs no traffic. An empty answer
+        from idle_check long before the slice is up means the server closed
+        the connection; idle_done then fails, which is how a dead connection
+        shows itself.
         """
         client.idle()
         try:
             deadline = time.monotonic() + seconds
-            while (remaining := deadline - time.monotonic()) > 0:
-                responses = client.idle_check(timeout=remaining)
+            while (remaining := deadline - time.monotonic()) > 0 and not self._interrupted.is_set():
+                listen = min(remaining, WAKE_CHECK)
+                asked = time.monotonic()
+                responses = client.idle_check(timeout=listen)
                 for response in responses:
                     if response[0] == b"BYE":
                         words = b" ".join(part for part in response[1:] if isinstance(part, bytes))
                         raise imaplib.IMAP4.abort(f"BYE {words.decode('utf-8', 'replace')}")
-                if not responses or any(len(r) > 1 and r[1] in (b"EXISTS", b"RECENT") for r in responses):
+                if any(len(r) > 1 and r[1] in (b"EXISTS", b"RECENT") for r in responses):
+                    break
+                if not responses and time.monotonic() - asked < listen / 2:
                     break
         except BaseException:
             self._drop()  # the session is stuck in IDLE; only a new one is any use

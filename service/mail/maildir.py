@@ -9,6 +9,7 @@ it later sees the same mailbox.
 from __future__ import annotations
 
 import os
+import threading
 import time
 from pathlib import Path
 from typing import Callable, Iterable, Iterator
@@ -26,6 +27,7 @@ class MaildirSource:
     def __init__(self, path: Path, poll_seconds: float = POLL_SECONDS) -> None:
         self.path = Path(path)
         self.poll_seconds = poll_seconds
+        self._interrupted = threading.Event()
         for folder in (self.path, self.path / f".{PROCESSED}", self.path / f".{QUARANTINE}"):
             for sub in ("new", "cur", "tmp"):
                 (folder / sub).mkdir(parents=True, exist_ok=True)
@@ -46,8 +48,11 @@ class MaildirSource:
 
     def wait(self, timeout: float) -> None:
         deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline and not self._waiting():
-            time.sleep(min(self.poll_seconds, max(0.0, deadline - time.monotonic())))
+        while time.monotonic() < deadline and not self._waiting() and not self._interrupted.is_set():
+            self._interrupted.wait(min(self.poll_seconds, max(0.0, deadline - time.monotonic())))
+
+    def interrupt(self) -> None:
+        self._interrupted.set()
 
     def close(self) -> None:
         pass

@@ -55,6 +55,9 @@ class Source(Protocol):
     def wait(self, timeout: float) -> None:
         """Block until new mail may have arrived, or `timeout` seconds pass."""
 
+    def interrupt(self) -> None:
+        """End the wait in progress, and every later one, from another thread: the daemon is stopping."""
+
     def close(self) -> None:
         """Let go of connections and locks."""
 
@@ -103,6 +106,11 @@ class PollingSource:
     quarantine: str
     poll_interval: float
     _sleep: Callable[[float], None]
+    _interrupted = False
+
+    def interrupt(self) -> None:
+        """End waiting when the sleep in hand runs out (at most `poll_interval`), and never wait again."""
+        self._interrupted = True
 
     def mark_processed(self, ref: str) -> None:
         self._move(ref, self.processed)
@@ -112,7 +120,7 @@ class PollingSource:
 
     def wait(self, timeout: float) -> None:
         """Sleep `poll_interval` seconds, or `timeout` if that is shorter: the next fetch asks the server again."""
-        if timeout > 0:
+        if timeout > 0 and not self._interrupted:
             self._sleep(min(self.poll_interval, timeout))
 
     def _move(self, ref: str, folder: str) -> None:

@@ -10,6 +10,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from .. import pmqa
+from ..directory import tabular, verification
 from ..documents.thai import thai_date
 from . import Office, Outcome
 from .agenda import assemble, load_agenda_rules
@@ -125,5 +127,13 @@ def import_notes(office: Office, arguments: dict[str, Any], now: datetime) -> tu
     return outcome, said + (f"; {outcome.for_clerk}" if outcome.for_clerk else "") + (f"; could not read:{problems}" if problems else "")
 
 
+def pmqa_committee(office: Office, arguments: dict[str, Any], now: datetime) -> tuple[Outcome, str]:
+    """A meeting of one of the PMQA committees, on the meeting engine, its members from rules/pmqa.yaml."""
+    return new_meeting(office, pmqa.committee_meeting(office, arguments, now), now)
+
+
 HANDLERS = {"meeting_new": new_meeting, "approve": approve, "new_draft": new_draft, "decide_late": decide_late, "edit_item": edit_item, "change_meeting": change_meeting,
             "cancel_meeting": cancel_meeting, "import_notes": import_notes}
+#: The directory's and PMQA's commands, on the same machinery as the meetings'.
+HANDLERS.update({"directory_import": tabular.apply_import, "directory_verify": verification.start, "directory_review": verification.review,
+                 "directory_close": verification.close_now, "pmqa_start": pmqa.start, "pmqa_report": pmqa.report, "pmqa_committee": pmqa_committee})

@@ -10,13 +10,14 @@ open is carried to ระเบียบวาระที่ ๓ of the next me
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 from ..mail.compose import Outgoing
 from ..reply_keys import ReplyKey, safe_id
+from ..rounds import latest_reminder
 from ..rulefiles import read_rule_file
 from ..understand import Verdict
 from . import Office, Outcome
@@ -70,11 +71,9 @@ def reminders_due(office: Office, today: date) -> list[tuple[dict[str, Any], Out
         if not action["due"]:
             continue
         due = date.fromisoformat(action["due"])
-        points = [due - timedelta(days=d) for d in before] + [due + timedelta(days=every * k) for k in range(1, 1 + max(0, (today - due).days) // every)]
-        passed = [p for p in points if p <= today]
-        if not passed or max(passed).isoformat() in action["reminded"]:
+        point = latest_reminder(due, before, every, today)
+        if point is None or point.isoformat() in action["reminded"]:
             continue
-        point = max(passed)
         status = "overdue" if today > due and action["status"] != "in_progress" else action["status"]
         updated = {**action, "status": status, "reminded": [*action["reminded"], point.isoformat()]}
         due_now.append((updated, _mail(office, updated, "followup_reminder", f"followup-reminder:{action['id']}:{point}", today)))

@@ -6,15 +6,17 @@ from datetime import date, datetime
 from typing import Any
 
 from ..mail.message import InboundMessage
+from ..rounds import answer_record, silent
 from ..understand import Verdict
 from . import Office, Outcome
 from .agenda import group_of, intake, load_agenda_rules, read_submission
 from .meeting import MeetingError, all_meetings, load, meeting_for_key, shard
+from .steps import CALL
 
 
 def collecting_meeting(office: Office, verdict: Verdict, today: date) -> dict[str, Any] | None:
     """The meeting a submission is for: the one its reply key names, else the only one collecting items."""
-    if verdict.reply_key and verdict.reply_key.purpose == "call":
+    if verdict.reply_key and verdict.reply_key.purpose == CALL:
         try:
             return load(office.store, meeting_for_key(office.store, verdict.reply_key.meeting))
         except MeetingError:
@@ -41,7 +43,7 @@ def receive_submission(office: Office, message: InboundMessage, verdict: Verdict
     if item is not None:
         outcome.documents.append((shard(meeting["id"]), "items", item["id"], item))
     if result in ("submitted", "revised", "nothing", "withdrawn"):
-        outcome.documents.append((shard(meeting["id"]), "answers", group.id, {"group": group.id, "result": result, "at": now.isoformat()}))
+        outcome.documents.append((shard(meeting["id"]), "answers", group.id, {**answer_record(group.id, result, now), "group": group.id}))
     if result == "late":
         outcome.for_clerk = f"a late item from {group.name} for {meeting['id']}: accept or refuse it"
     section = rules.sections[submission.section]
@@ -51,3 +53,13 @@ def receive_submission(office: Office, message: InboundMessage, verdict: Verdict
         "section_title": f"ระเบียบวาระที่ {section.number} {section.title}",
         "item_title": submission.title,
     }
+
+
+def call_progress(office: Office, meeting: dict[str, Any]) -> dict[str, Any] | None:
+    """The meeting's round while it collects items, as the digest shows every round: who answered, who not; None otherwise."""
+    if "call_for_items" not in meeting["done"] or "submission_deadline" in meeting["done"]:
+        return None
+    groups = [g.id for g in office.directory.of_kind("group")]
+    quiet = silent(groups, (a["group"] for a in office.store.find(shard(meeting["id"]), "answers")))
+    return {"deadline": date.fromisoformat(meeting["schedule"]["submission_deadline"]), "total": len(groups),
+            "answered": len(groups) - len(quiet), "silent": [office.directory.get(g).name for g in quiet]}

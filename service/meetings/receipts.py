@@ -25,6 +25,7 @@ from .invitations import receive_attendance
 from .meeting import MeetingError, load, meeting_for_key
 from .minutes import after_approval, decide_objections, receive_notes, receive_objection
 from .timeline import load_timeline
+from ..rounds import receive as receive_round_reply
 
 
 def receive(office: Office, message: InboundMessage, verdict: Verdict, files: list[dict[str, str]], now: datetime) -> Outcome:
@@ -58,6 +59,8 @@ def receive(office: Office, message: InboundMessage, verdict: Verdict, files: li
         outcome, understood = _about_the_record(office, message, verdict, now)
     elif verdict.kind == "progress":
         outcome, understood = receive_progress(office, verdict, message.identity, now)
+    elif verdict.kind == "round_reply":
+        outcome, understood = receive_round_reply(office, message, verdict, files, now)
     elif verdict.kind == "unknown":
         outcome.for_clerk = "no rule recognised this message"
     if not must_not_answer(message, office.mailbox):

@@ -15,7 +15,7 @@ from datetime import date, datetime
 from typing import Any, Callable
 
 from ..mail.compose import Outgoing
-from ..reply_keys import ReplyKey, safe_id
+from ..rounds import request, silent
 from . import Office, Outcome
 from .agenda import AgendaRules, assemble
 from .approvals import chain, start_chain
@@ -26,6 +26,9 @@ from .papers import with_new_draft
 from .preparation import prepare
 from .meeting import shard
 from .timeline import Kind
+
+#: The reply-key purpose of the call for agenda items.
+CALL = "call"
 
 
 @dataclass(frozen=True)
@@ -43,20 +46,19 @@ class StepContext:
 
 
 def call_for_items(meeting: dict[str, Any], context: StepContext) -> Outcome:
-    """Ask every group for its agenda items, with the deadline and a reply key."""
-    return Outcome(outgoing=[_to_group(meeting, context, group_id, "call_for_items", "call") for group_id in context.group_order])
+    """Ask every group for its agenda items, with the deadline and a reply key: the meeting's round (service/rounds.py)."""
+    return Outcome(outgoing=[_to_group(meeting, context, group_id, "call_for_items") for group_id in context.group_order])
 
 
 def remind_groups(meeting: dict[str, Any], context: StepContext) -> Outcome:
     """Remind the groups that have sent neither an item nor "nothing this time"."""
-    silent = [g for g in context.group_order if g not in context.answers]
-    return Outcome(outgoing=[_to_group(meeting, context, g, "reminder", "call") for g in silent])
+    return Outcome(outgoing=[_to_group(meeting, context, g, "reminder") for g in silent(context.group_order, context.answers)])
 
 
 def submission_deadline(meeting: dict[str, Any], context: StepContext) -> Outcome:
-    """From now on a new item is late: it is held for the clerk to accept or refuse."""
-    silent = [context.office.directory.get(g).name for g in context.group_order if g not in context.answers]
-    note = f"submissions closed; no answer from: {', '.join(silent)}" if silent else "submissions closed; every group answered"
+    """The round closes: from now on a new item is late, held for the clerk to accept or refuse."""
+    names = [context.office.directory.get(g).name for g in silent(context.group_order, context.answers)]
+    note = f"submissions closed; no answer from: {', '.join(names)}" if names else "submissions closed; every group answered"
     return Outcome(for_clerk=note)
 
 
@@ -128,18 +130,13 @@ ACTIONS: dict[str, Callable[[dict[str, Any], StepContext], Outcome | None]] = {
 }
 
 
-def _to_group(meeting: dict[str, Any], context: StepContext, group_id: str, template: str, purpose: str) -> Outgoing:
+def _to_group(meeting: dict[str, Any], context: StepContext, group_id: str, template: str) -> Outgoing:
+    """One ask of the meeting's round: the round is the meeting, the recipients its groups."""
     group = context.office.directory.get(group_id)
-    key = ReplyKey(purpose, safe_id(meeting["id"]), safe_id(group_id)).token(context.office.reply_key_secret)
-    return Outgoing(
-        template=template,
-        to=group.emails[:1],
-        cause=f"{context.step}:{meeting['id']}:{group_id}",
-        reply_key=key,
-        context={
-            "group_name": group.name,
-            "meeting": meeting,
-            "start": datetime.fromisoformat(meeting["start"]),
-            "deadline": date.fromisoformat(meeting["schedule"]["submission_deadline"]),
-        },
-    )
+    return request(context.office, group, purpose=CALL, round_id=meeting["id"], template=template,
+                   cause=f"{context.step}:{meeting['id']}:{group_id}", context={
+                       "group_name": group.name,
+                       "meeting": meeting,
+                       "start": datetime.fromisoformat(meeting["start"]),
+                       "deadline": date.fromisoformat(meeting["schedule"]["submission_deadline"]),
+                   })

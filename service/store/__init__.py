@@ -23,12 +23,16 @@ import os
 import re
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 from tinydb import TinyDB
 from tinydb.table import Document
 
 from .storage import AtomicJSONStorage, to_json, write_atomically
+
+if TYPE_CHECKING:  # psycopg is needed only where PostgreSQL is configured
+    from ..config import Settings
+    from .postgres import PostgresStore
 
 JOURNAL = "journal.json"
 LOCK = "secretary.lock"
@@ -71,6 +75,8 @@ class Store:
         self._shards: dict[str, TinyDB] = {}
         self._lock_file: int | None = None
         self._unfinished = False
+        self._batch: list[list[Any]] | None = None  # a batch's records, written when it ends
+        self._batch_shards: dict[str, TinyDB] = {}
 
     def open(self, exclusive: bool = True) -> Store:
         """Make the folder, take the lock (for a daemon), and finish any interrupted transaction."""
@@ -111,9 +117,9 @@ class Store:
     def shards(self, prefix: str) -> list[str]:
         """Names of the existing shards under a folder, e.g. "log" → ["log/00", …]."""
         folder = self.root / prefix
-        if not folder.is_dir():
-            return []
-        return sorted(f"{prefix}/{path.relative_to(folder).with_suffix('')}" for path in folder.rglob("*.json"))
+        written = (f"{prefix}/{path.relative_to(folder).with_suffix('')}" for path in folder.rglob("*.json")) if folder.is_dir() else ()
+        batched = (name for name in self._batch_shards if name.startswith(f"{prefix}/"))
+        return sorted({*written, *batched})
 
     @contextmanager
     def transaction(self) -> Iterator[Transaction]:
@@ -124,12 +130,61 @@ class Store:
         if not transaction.operations:
             return
         records = [list(op) for op in transaction.operations]
+        if self._batch is None:
+            self._commit(records)
+            return
+        to_json(records)  # what the batch's journal could not write fails this transaction, not the batch
+        try:
+            self._apply(records, self._batch_shards)
+        except Exception as error:  # memory now holds part of it: the whole batch must go
+            raise StoreError(f"cannot apply a transaction to the store at {self.root}: {error}") from error
+        self._batch.extend(records)
+
+    @contextmanager
+    def batch(self) -> Iterator[None]:
+        """Write every transaction of the block at once when it ends (a group commit), or none of them on an error.
+
+        Inside the block each transaction is applied in memory at once, so what
+        follows reads it, but nothing reaches the disk: a backlog of messages
+        costs one journal and one write per shard, not one per message. Nothing
+        the block's transactions cause may leave the process (a message moved,
+        mail sent) before the block has ended.
+        """
+        if self._batch is not None:  # inside another batch: the outer one writes
+            yield
+            return
+        self._finish()
+        self._batch = []
+        try:
+            yield
+            records, self._batch = self._batch, None
+            if records:
+                self._commit(records, self._batch_shards)
+        except BaseException:
+            for shard in self._batch_shards.values():
+                shard.storage.discard()
+            raise
+        finally:
+            self._batch = None
+            self._batch_shards = {}
+
+    def _commit(self, records: list[list[Any]], applied: dict[str, TinyDB] | None = None) -> None:
+        """Journal the records, then write them to their shards (`applied`: already in these, in memory), then remove the journal."""
         try:
             write_atomically(self.root / JOURNAL, to_json(records))
         except OSError as error:
             raise StoreError(f"cannot write the store at {self.root}: {error}") from error
         self._unfinished = True
-        self._finish()
+        if applied is None:
+            self._finish()
+            return
+        try:
+            for shard in applied.values():
+                shard.storage.flush()
+            (self.root / JOURNAL).unlink()
+        except OSError as error:  # the journal stays, and the next read applies it again
+            raise StoreError(f"cannot write the store at {self.root}: {error}") from error
+        self._unfinished = False
 
     def _finish(self) -> None:
         """Apply a journal that a crash or a failed write left, before anything reads or writes."""
@@ -163,8 +218,9 @@ class Store:
     def read_file(self, relative: str) -> bytes:
         return (self.root / relative).read_bytes()
 
-    def _apply(self, records: list[list[Any]]) -> None:
-        touched: dict[str, TinyDB] = {}
+    def _apply(self, records: list[list[Any]], batch: dict[str, TinyDB] | None = None) -> None:
+        """Apply records to their shards and write each touched shard once; in a batch, in memory only."""
+        touched: dict[str, TinyDB] = {} if batch is None else batch
         try:
             for shard_name, table, key, document in records:
                 shard = touched.get(shard_name)
@@ -177,8 +233,9 @@ class Store:
                         rows.remove(doc_ids=[doc_id(key)])
                 else:
                     rows.upsert(Document(document, doc_id=doc_id(key)))
-            for shard in touched.values():
-                shard.storage.flush()
+            if batch is None:
+                for shard in touched.values():
+                    shard.storage.flush()
         except BaseException:
             for shard in touched.values():
                 shard.storage.discard()
@@ -211,3 +268,12 @@ class Store:
 def _check_shard(name: str) -> None:
     if not _SHARD_NAME.match(name):
         raise ValueError(f"not a valid shard name: {name!r}")
+
+
+def open_store(settings: Settings, exclusive: bool = True) -> Store | PostgresStore:
+    """The store a configuration names: TinyDB in its folder (the default), or an office's rows in PostgreSQL."""
+    if settings.postgres is None:
+        return Store(settings.store).open(exclusive=exclusive)
+    from .postgres import PostgresStore
+
+    return PostgresStore(settings.store, settings.postgres.conninfo(), settings.postgres.office).open(exclusive=exclusive)

@@ -15,7 +15,7 @@ from typing import Any, Callable
 
 from ..rulefiles import RuleError, read_rule_file
 
-KINDS = ("agenda_item", "attendance", "objection", "approval", "notes", "progress", "auto_reply", "bounce", "unknown")
+KINDS = ("agenda_item", "attendance", "objection", "approval", "notes", "progress", "round_reply", "auto_reply", "bounce", "unknown")
 CONDITIONS = ("detector", "reply_to", "subject", "text", "header", "sender", "attachments")
 
 

@@ -1,0 +1,232 @@
+"""Many offices in one process: `secretary run --offices DIR`.
+
+DIR holds one ordinary office configuration (`*.toml`, the format of
+`secretary.toml`) per office; the file's name without `.toml` names the
+office. Each office gets a daemon of its own, in a thread of its own, built
+from its own file: its own mailbox, sender, directory, rules, templates,
+reply-key secret and store. The offices share nothing but the process and
+one apscheduler scheduler that wakes their timelines, so the threads are one
+per office (one per mailbox connection) plus a fixed few.
+
+The folder is looked at again every few seconds: an office whose file
+appeared is started, one whose file went is stopped, one whose file changed
+(its content, not only its time) is stopped and started again from the new
+file. A file that cannot be read as a configuration is reported and left
+out until it changes; the other offices carry on. An office whose daemon
+fails (an exception escaping it, or a store that cannot be opened) is
+reported and started again after a pause that doubles up to five minutes.
+SIGTERM and SIGINT stop every office, each after the batch of messages in
+hand, as they stop one daemon.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import signal
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from apscheduler.executors.pool import ThreadPoolExecutor
+from apscheduler.schedulers.background import BackgroundScheduler
+
+from .config import ConfigError, Settings, load
+from .daemon import Daemon, build, make_sender, make_source
+
+log = logging.getLogger(__name__)
+
+RESCAN_SECONDS = 5.0
+RESTART_FIRST = 1.0
+RESTART_CAP = 300.0
+#: A stopped daemon ends its wait for mail (IMAP within a second; Exchange and Graph within their poll_interval,
+#: never more than tick_seconds); this much more is allowed for the batch in hand.
+STOP_GRACE = 30.0
+#: The shared scheduler's jobs only set an event, so two threads run them all.
+SCHEDULER_THREADS = 2
+
+
+def fingerprint(path: Path) -> str | None:
+    """What tells a changed office file from an unchanged one: its content's hash (None: the file is gone)."""
+    try:
+        return hashlib.sha256(path.read_bytes()).hexdigest()
+    except FileNotFoundError:
+        return None
+    except OSError as error:
+        return f"unreadable: {error}"  # load() reports it; a new fingerprint once it can be read
+
+
+def claims(settings: Settings) -> set[str]:
+    """What no two offices may share: a store (its folder, or its rows in PostgreSQL) and a shared mailbox."""
+    found = {f"the store {settings.store}", f"the mailbox {settings.office.mailbox}"}
+    if settings.postgres is not None:
+        found.add(f"the PostgreSQL office {settings.postgres.office!r} at {settings.postgres.dsn!r}")
+    return found
+
+
+class OfficeThread:
+    """One office's daemon in a thread of its own, started again with back-off whenever it fails, until stopped."""
+
+    def __init__(self, name: str, settings: Settings, fingerprint: str, scheduler: BackgroundScheduler) -> None:
+        self.name = name
+        self.settings = settings
+        self.fingerprint = fingerprint
+        self.scheduler = scheduler
+        self.restarts = 0
+        self._stopped = threading.Event()
+        self._daemon: Daemon | None = None
+        self.thread = threading.Thread(target=self._run, name=name, daemon=True)
+
+    def start(self) -> None:
+        self.thread.start()
+
+    def stop(self) -> None:
+        """Ask the office to stop; it does once the wait or the batch in hand ends."""
+        self._stopped.set()
+        daemon = self._daemon
+        if daemon is not None:
+            daemon.stop()
+
+    def alive(self) -> bool:
+        return self.thread.is_alive()
+
+    def _run(self) -> None:
+        delay = 0.0
+        while not self._stopped.is_set():
+            started = time.monotonic()
+            try:
+                self._run_daemon()
+            except Exception:
+                log.exception("office %s failed", self.name)
+            if self._stopped.is_set():
+                break
+            ran_well = time.monotonic() - started > RESTART_CAP  # a failure after a long good run starts the doubling afresh
+            delay = RESTART_FIRST if not delay or ran_well else min(2 * delay, RESTART_CAP)
+            log.error("office %s: starting it again in %.0f s", self.name, delay)
+            self.restarts += 1
+            self._stopped.wait(delay)
+        log.info("office %s stopped", self.name)
+
+    def _run_daemon(self) -> None:
+        service = build(self.settings)
+        try:
+            daemon = Daemon(service, make_source(self.settings), make_sender(self.settings), self.scheduler)
+        except BaseException:
+            service.office.store.close()
+            raise
+        self._daemon = daemon
+        if self._stopped.is_set():  # stop() came while the daemon was being built
+            daemon.stop()
+        daemon.run()
+
+
+@dataclass(frozen=True)
+class Rejected:
+    """An office file that was not started, and why; reported once, not at every look at the folder.
+
+    A file that is not a good configuration waits until it changes; one that
+    claims what another office has (`retry`) is tried again at every look,
+    as that office may go.
+    """
+
+    fingerprint: str
+    problem: str
+    retry: bool = False
+
+
+class Supervisor:
+    """Keeps one OfficeThread per configuration file in `folder` running, in step with the folder."""
+
+    def __init__(self, folder: Path, environ: dict[str, str] | None = None, rescan_seconds: float = RESCAN_SECONDS) -> None:
+        self.folder = Path(folder)
+        self.environ = environ
+        self.rescan_seconds = rescan_seconds
+        self.offices: dict[str, OfficeThread] = {}
+        self.rejected: dict[str, Rejected] = {}
+        self._ending: dict[str, OfficeThread] = {}  # asked to stop, thread not yet ended (it still holds its store)
+        self._stop = threading.Event()
+        self.scheduler = BackgroundScheduler(executors={"default": ThreadPoolExecutor(SCHEDULER_THREADS)})
+
+    def run(self) -> None:
+        """Work until a signal, or until `stop()` from another thread."""
+        if not self.folder.is_dir():
+            raise ConfigError(f"{self.folder}: no such folder of office configurations")
+        self._install_signal_handlers()
+        self.scheduler.start()
+        log.info("secretary started for the offices in %s", self.folder)
+        try:
+            while True:
+                self.rescan()
+                if self._stop.wait(self.rescan_seconds):
+                    break
+        finally:
+            self._stop_all()
+            self.scheduler.shutdown(wait=False)
+            log.info("secretary stopped")
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def rescan(self) -> None:
+        """Start the offices whose files appeared, stop those whose files went, restart those whose files changed."""
+        found = {path.stem: fingerprint(path) for path in sorted(self.folder.glob("*.toml"))}
+        found = {name: value for name, value in found.items() if value is not None}
+        for name, office in list(self.offices.items()):
+            if found.get(name) != office.fingerprint:
+                log.info("office %s: its file %s; stopping it", name, "changed" if name in found else "is gone")
+                office.stop()
+                self._ending[name] = self.offices.pop(name)
+        self._ending = {name: office for name, office in self._ending.items() if office.alive()}
+        self.rejected = {name: bad for name, bad in self.rejected.items() if found.get(name) == bad.fingerprint}
+        for name, value in found.items():
+            waiting = name in self.offices or name in self._ending
+            if not waiting and (name not in self.rejected or self.rejected[name].retry):
+                self._start(name, value)
+
+    def _start(self, name: str, value: str) -> None:
+        path = self.folder / f"{name}.toml"
+        try:
+            settings = load(path, self.environ)
+        except (ConfigError, OSError) as error:
+            self._reject(name, Rejected(value, str(error)))
+            return
+        mine = claims(settings)
+        if any(mine & claims(office.settings) for office in self._ending.values()):
+            return  # an office on its way out still holds it: next time
+        for other in self.offices.values():
+            if shared := mine & claims(other.settings):
+                problem = f"{path}: {' and '.join(sorted(shared))} already belong(s) to office {other.name}; each office needs its own"
+                self._reject(name, Rejected(value, problem, retry=True))
+                return
+        self.rejected.pop(name, None)
+        office = OfficeThread(name, settings, value, self.scheduler)
+        self.offices[name] = office
+        office.start()
+        log.info("office %s started from %s", name, path)
+
+    def _reject(self, name: str, rejected: Rejected) -> None:
+        if self.rejected.get(name) != rejected:
+            log.error("office %s not started: %s", name, rejected.problem)
+        self.rejected[name] = rejected
+
+    def _stop_all(self) -> None:
+        everyone = [*self.offices.values(), *self._ending.values()]
+        for office in everyone:
+            office.stop()
+        deadline = time.monotonic() + max((o.settings.tick_seconds for o in everyone), default=0) + STOP_GRACE
+        for office in everyone:
+            office.thread.join(max(0.0, deadline - time.monotonic()))
+        if stuck := [office.name for office in everyone if office.alive()]:
+            log.warning("offices still busy at exit, left to the next start to finish: %s", ", ".join(stuck))
+        self.offices.clear()
+        self._ending.clear()
+
+    def _install_signal_handlers(self) -> None:
+        def stop(signum: int, frame: object) -> None:
+            log.info("signal %s: stopping every office after its batch in hand", signal.Signals(signum).name)
+            self._stop.set()
+
+        if threading.current_thread() is threading.main_thread():
+            for signum in (signal.SIGTERM, signal.SIGINT):
+                signal.signal(signum, stop)

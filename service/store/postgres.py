@@ -1,0 +1,288 @@
+"""The store in PostgreSQL: the same interface as the TinyDB store, for offices that share a server.
+
+Documents are rows keyed by (office, shard, table, key), each the JSON text
+as written (read back as it was, key order included) with its JSONB twin
+beside it for SQL and its indexes; a transaction
+is one PostgreSQL transaction, so the outbox and the state change it belongs
+to are written together or not at all. What `put_file` keeps (raw mail,
+attachments) is content-addressed in the database under the same relative
+path the TinyDB store returns, and mirrored into the store's folder, where
+the service also renders its papers and keeps its logs, as it does with
+TinyDB. Many offices share one database: every row carries its office and
+every query names one, so an office never sees another's documents or
+files. One daemon works an office at a time: `open(exclusive=True)` takes a
+session advisory lock keyed by the office, released when the connection ends,
+so a daemon that dies frees its office at once.
+"""
+
+from __future__ import annotations
+
+import errno
+import hashlib
+import json
+import os
+import re
+import socket
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+import psycopg
+
+from . import _SHARD_NAME, Store, StoreError, StoreLocked, Transaction, _check_shard, doc_id
+from .storage import to_json, write_atomically
+
+MIGRATIONS = Path(__file__).with_name("migrations")
+#: Held (per transaction) while the schema is brought up to date, so two daemons starting together never both migrate.
+MIGRATION_LOCK = doc_id("secretary schema migrations")
+#: `folder/ab/ab12…(64 hex)-name`: the paths `put_file` returns.
+CONTENT_ADDRESSED = re.compile(r"^.+/([0-9a-f]{2})/\1[0-9a-f]{62}(-[^/]+)?$")
+
+_UPSERT = """
+    INSERT INTO documents (office, shard, table_name, key, body) VALUES (%s, %s, %s, %s, %s)
+    ON CONFLICT (office, shard, table_name, key) DO UPDATE SET body = EXCLUDED.body
+"""
+_DELETE = "DELETE FROM documents WHERE office = %s AND shard = %s AND table_name = %s AND key = %s"
+_NEW_SHARD = "INSERT INTO shards (office, shard) VALUES (%s, %s) ON CONFLICT DO NOTHING"
+#: The bytes (a damaged copy is written again) and the path that names them, in one statement.
+_KEEP_CONTENT = """
+    WITH content AS (
+        INSERT INTO contents (sha256, data) VALUES (%(sha256)s, %(data)b) ON CONFLICT (sha256) DO UPDATE
+        SET data = EXCLUDED.data WHERE contents.data IS DISTINCT FROM EXCLUDED.data
+    )
+    INSERT INTO files (office, path, sha256) VALUES (%(office)s, %(path)s, %(sha256)s)
+    ON CONFLICT (office, path) DO UPDATE SET sha256 = EXCLUDED.sha256
+"""
+_HOLDER = """
+    SELECT coalesce(nullif(a.application_name, ''), 'backend ' || l.pid) FROM pg_locks l JOIN pg_stat_activity a USING (pid)
+    WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1 AND ((l.classid::bigint << 32) | l.objid::bigint) = %s
+"""
+
+
+class PostgresStore:
+    """An office's store in a PostgreSQL database, with a local folder for what the service renders there."""
+
+    def __init__(self, root: Path, conninfo: str, office: str) -> None:
+        self.root = Path(root)
+        self.office = office
+        self._conninfo = conninfo
+        self._folder = Store(self.root)  # never opened: only its file layout is used, for the mirror and the papers
+        self._connection: psycopg.Connection | None = None
+        self._exclusive = False
+        self._unsaved: dict[str, bytes] = {}  # put_file's, written with the next transaction (the one naming them)
+        self._in_batch = False
+
+    def open(self, exclusive: bool = True) -> PostgresStore:
+        """Connect, bring the schema up to date, and take the office's lock (for a daemon)."""
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise StoreError(f"cannot create the store folder {self.root}: {error}") from error
+        self.close()  # opened again (as `with` does): a new session, so the lock is taken as asked now
+        self._exclusive = exclusive
+        self._db()
+        return self
+
+    def close(self) -> None:
+        if self._connection is not None:
+            self._connection.close()
+            self._connection = None
+
+    def __enter__(self) -> PostgresStore:
+        return self.open()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def get(self, shard: str, table: str, key: str) -> dict[str, Any] | None:
+        _check_shard(shard)
+        row = self._query("read", "SELECT body FROM documents WHERE office = %s AND shard = %s AND table_name = %s AND key = %s",
+                          (self.office, shard, table, key)).fetchone()
+        return json.loads(row[0]) if row else None
+
+    def find(self, shard: str, table: str, where: Callable[[dict[str, Any]], bool] | None = None) -> list[dict[str, Any]]:
+        """The table's documents in the order they were first put; `where` filters them here, in Python."""
+        _check_shard(shard)
+        rows = self._query("read", "SELECT body FROM documents WHERE office = %s AND shard = %s AND table_name = %s ORDER BY position",
+                           (self.office, shard, table))
+        documents = (json.loads(body) for (body,) in rows)
+        return [d for d in documents if where is None or where(d)]
+
+    def shards(self, prefix: str) -> list[str]:
+        """Names of the existing shards under a folder, e.g. "log" → ["log/00", …], as the TinyDB store lists them."""
+        rows = self._query("read", "SELECT shard FROM shards WHERE office = %s AND shard >= %s AND shard < %s ORDER BY shard",
+                           (self.office, prefix + "/", prefix + chr(ord("/") + 1)))
+        return [name for (name,) in rows]
+
+    @contextmanager
+    def transaction(self) -> Iterator[Transaction]:
+        """Collect changes; on leaving the block, write them all in one PostgreSQL transaction, or (on error) none."""
+        transaction = Transaction()
+        yield transaction
+        if not transaction.operations and not self._unsaved:
+            return
+        files = dict(self._unsaved)
+        with self._errors("write"):
+            connection = self._db()
+            with connection.pipeline(), connection.transaction(), connection.cursor() as cursor:
+                cursor.executemany(_KEEP_CONTENT, [self._content_row(relative, data) for relative, data in files.items()])
+                for shard, table, key, document in transaction.operations:
+                    if document is None:
+                        cursor.execute(_DELETE, (self.office, shard, table, key))
+                    else:
+                        cursor.execute(_UPSERT, (self.office, shard, table, key, to_json(document).decode("utf-8")))
+                new = {shard for shard, _, _, document in transaction.operations if document is not None}
+                cursor.executemany(_NEW_SHARD, [(self.office, shard) for shard in sorted(new)])
+        for relative in files:
+            del self._unsaved[relative]
+
+    @contextmanager
+    def batch(self) -> Iterator[None]:
+        """Every transaction of the block in one PostgreSQL transaction (a group commit), or none of them on an error.
+
+        Each is a savepoint inside it, so what follows in the block reads it,
+        and nothing is committed before the block ends: nothing the block's
+        transactions cause may leave the process (a message moved, mail sent)
+        before then.
+        """
+        if self._in_batch:  # inside another batch: the outer one commits
+            yield
+            return
+        connection = self._db()
+        self._in_batch = True
+        try:
+            with self._errors("write"), connection.transaction():
+                yield
+        finally:
+            self._in_batch = False
+
+    def put_file(self, folder: str, data: bytes, name: str = "") -> str:
+        """Keep bytes under their SHA-256 (plus a readable name), in the database and in the folder; the relative path.
+
+        The path is the one the TinyDB store gives, so documents that name
+        files read the same in both stores; the copy in the folder is for
+        code that opens such a file by path (the agenda pack's PDFs). The
+        database gets the bytes in the next transaction, the one that writes
+        the document naming them: one commit, not one per file, and no file
+        in the database that nothing names.
+        """
+        relative = self._folder.put_file(folder, data, name)
+        self._unsaved[relative] = data
+        return relative
+
+    def read_file(self, relative: str) -> bytes:
+        """A file `put_file` kept (from the database), else one the service wrote into the folder.
+
+        A shard's name with ".json" reads as the file TinyDB would hold for it,
+        so code that reads a meeting's shard whole (the archive) works unchanged.
+        """
+        if relative in self._unsaved:
+            return self._unsaved[relative]
+        if CONTENT_ADDRESSED.match(relative):
+            row = self._query("read", "SELECT c.data FROM files f JOIN contents c USING (sha256) WHERE f.office = %s AND f.path = %s",
+                              (self.office, relative), binary=True).fetchone()
+            if row is None:
+                raise FileNotFoundError(errno.ENOENT, f"no such file in the store of {self.office} in PostgreSQL", relative)
+            return bytes(row[0])
+        try:
+            return self._folder.read_file(relative)
+        except FileNotFoundError:
+            shard = relative.removesuffix(".json")
+            if shard == relative or not _SHARD_NAME.match(shard) or shard not in self.all_shards():
+                raise
+        tables = {table: {str(doc_id(d["_key"])): d for d in self.find(shard, table)} for table in self.tables(shard)}
+        return to_json(tables)
+
+    # What moving a store to or from another kind needs, beyond the store interface.
+
+    def all_shards(self) -> list[str]:
+        return [name for (name,) in self._query("read", "SELECT shard FROM shards WHERE office = %s ORDER BY shard", (self.office,))]
+
+    def tables(self, shard: str) -> list[str]:
+        rows = self._query("read", "SELECT DISTINCT table_name FROM documents WHERE office = %s AND shard = %s ORDER BY table_name",
+                           (self.office, shard))
+        return [name for (name,) in rows]
+
+    def file_paths(self) -> list[str]:
+        """The paths of every file `put_file` kept for this office."""
+        return [path for (path,) in self._query("read", "SELECT path FROM files WHERE office = %s ORDER BY path", (self.office,))]
+
+    def keep_shard(self, shard: str) -> None:
+        """Make a shard exist though it holds nothing (as an emptied TinyDB shard file still does)."""
+        _check_shard(shard)
+        self._query("write", _NEW_SHARD, (self.office, shard))
+
+    def keep_file(self, relative: str, data: bytes) -> None:
+        """Keep a file at a given path: content-addressed ones in the database (and the folder), others in the folder."""
+        path = self.root / relative
+        try:
+            if not path.exists() or path.read_bytes() != data:
+                write_atomically(path, data)
+        except OSError as error:
+            raise StoreError(f"cannot write {path}: {error}") from error
+        if CONTENT_ADDRESSED.match(relative):
+            self._query("write", _KEEP_CONTENT, self._content_row(relative, data))
+
+    def _content_row(self, relative: str, data: bytes) -> dict[str, Any]:
+        return {"sha256": hashlib.sha256(data).hexdigest(), "data": data, "office": self.office, "path": relative}
+
+    def _query(self, doing: str, sql: str, parameters: tuple[Any, ...] | dict[str, Any], binary: bool = False) -> psycopg.Cursor:
+        with self._errors(doing):
+            return self._db().execute(sql, parameters, binary=binary)
+
+    @contextmanager
+    def _errors(self, doing: str) -> Iterator[None]:
+        """psycopg's errors as StoreError, in words an office's IT contact can act on."""
+        try:
+            yield
+        except psycopg.Error as error:
+            if self._connection is not None and self._connection.broken:
+                self.close()  # reconnect (and take the lock again) on the next call
+            reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+            raise StoreError(f"cannot {doing} the store of {self.office} in PostgreSQL: {reason}") from error
+
+    def _db(self) -> psycopg.Connection:
+        """The connection, made (again, after a lost one) with the schema checked and the lock taken."""
+        if self._connection is not None and not self._connection.closed:
+            return self._connection
+        if self._in_batch:  # a new session would carry on outside the batch's transaction, which the server has dropped
+            raise StoreError(f"the connection to PostgreSQL was lost in the middle of a batch for {self.office}: nothing of it was written")
+        try:
+            connection = psycopg.connect(self._conninfo, autocommit=True, connect_timeout=10,
+                                         application_name=f"secretary pid {os.getpid()} on {socket.gethostname()}"[:63])
+        except psycopg.Error as error:
+            raise StoreError(f"cannot connect to PostgreSQL for the store of {self.office}: {str(error).strip()}") from error
+        try:
+            with self._errors("open"):
+                _migrate(connection)
+                if self._exclusive:
+                    self._lock(connection)
+        except StoreError:
+            connection.close()
+            raise
+        self._connection = connection
+        return connection
+
+    def _lock(self, connection: psycopg.Connection) -> None:
+        key = doc_id(f"office {self.office}")
+        [taken] = connection.execute("SELECT pg_try_advisory_lock(%s)", (key,)).fetchone()
+        if not taken:
+            row = connection.execute(_HOLDER, (key,)).fetchone()
+            holder = row[0] if row else "unknown"
+            raise StoreLocked(f"another secretary ({holder}) is already working the store of {self.office} in PostgreSQL")
+
+
+def _migrate(connection: psycopg.Connection) -> None:
+    """Apply the migrations the database has not had, in order, each recorded in `schema_version`."""
+    available = {int(path.name.split("_", 1)[0]): path for path in MIGRATIONS.glob("*.sql")}
+    with connection.transaction():
+        connection.execute("SELECT pg_advisory_xact_lock(%s)", (MIGRATION_LOCK,))
+        connection.execute("CREATE TABLE IF NOT EXISTS schema_version "
+                           "(version integer PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())")
+        applied = {version for (version,) in connection.execute("SELECT version FROM schema_version")}
+        newer = applied - set(available)
+        if newer:
+            raise StoreError(f"the database has schema version {max(newer)}, which this secretary does not know: upgrade secretary")
+        for version in sorted(set(available) - applied):
+            connection.execute(available[version].read_text(encoding="utf-8"))
+            connection.execute("INSERT INTO schema_version (version, name) VALUES (%s, %s)", (version, available[version].stem))

@@ -1,0 +1,147 @@
+"""Moving an office's store between TinyDB and PostgreSQL, and checking that nothing was lost.
+
+`copy` writes every shard, table and document and every file of one store
+into the other; `verify` then compares the two from scratch: the shards, the
+count of every table, every document, and every file's SHA-256. Copying is
+by key and by path, so running it again changes nothing that is already
+right and repairs what is not.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from . import JOURNAL, LOCK, Store, doc_id
+from .postgres import CONTENT_ADDRESSED, PostgresStore
+from .storage import write_atomically
+
+AnyStore = Store | PostgresStore
+
+
+@dataclass
+class Inventory:
+    """What a store holds: each shard with its tables, and each file's relative path."""
+
+    shards: dict[str, list[str]]
+    files: list[str]
+
+
+@dataclass
+class Report:
+    """The comparison: documents per shard and table in each store, files and bytes checked, and what differs."""
+
+    tables: list[tuple[str, str, int, int]] = field(default_factory=list)  # shard, table, in the source, in the target
+    files: int = 0
+    bytes: int = 0
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def documents(self) -> int:
+        return sum(source for _, _, source, _ in self.tables)
+
+
+def inventory(store: AnyStore) -> Inventory:
+    """Everything in a store; for PostgreSQL the database's shards and files plus what the service wrote in its folder."""
+    shards: dict[str, list[str]] = {}
+    files: list[str] = []
+    in_database = isinstance(store, PostgresStore)
+    for path in sorted(store.root.rglob("*")) if store.root.is_dir() else []:
+        relative = path.relative_to(store.root).as_posix()
+        if not path.is_file() or path.name in (LOCK, JOURNAL) or (path.name.startswith(".") and path.name.endswith(".tmp")):
+            continue
+        tables = _tinydb_tables(path) if relative.endswith(".json") else None
+        if tables is not None:
+            if not in_database:  # in a PostgreSQL store's folder, a shard file is what a TinyDB store left there
+                shards[relative.removesuffix(".json")] = tables
+        elif not (in_database and CONTENT_ADDRESSED.match(relative)):  # those are copies of what the database holds
+            files.append(relative)
+    if isinstance(store, PostgresStore):
+        shards.update({shard: store.tables(shard) for shard in store.all_shards()})
+        files += store.file_paths()
+    return Inventory(dict(sorted(shards.items())), sorted(files))
+
+
+def copy(source: AnyStore, target: AnyStore) -> Inventory:
+    """Write everything of `source` into `target`, a shard per transaction; what was copied."""
+    found = inventory(source)
+    for shard, tables in found.shards.items():
+        with target.transaction() as transaction:
+            for table in tables:
+                for document in source.find(shard, table):
+                    transaction.put(shard, table, document["_key"], document)
+        _keep_shard(target, shard)
+    for relative in found.files:
+        data = source.read_file(relative)
+        if isinstance(target, PostgresStore):
+            target.keep_file(relative, data)
+        elif (target.root / relative).resolve() != (source.root / relative).resolve():
+            write_atomically(target.root / relative, data)
+    return found
+
+
+def verify(source: AnyStore, target: AnyStore) -> Report:
+    """Compare the two stores afresh: shards, counts per table, every document, every file's SHA-256."""
+    want, have = inventory(source), inventory(target)
+    report = Report()
+    for shard in sorted(want.shards.keys() | have.shards.keys()):
+        if shard not in have.shards or shard not in want.shards:
+            report.problems.append(f"shard {shard} is only in the {'source' if shard in want.shards else 'target'}")
+            continue
+        for table in sorted(set(want.shards[shard]) | set(have.shards[shard])):
+            expected = {d["_key"]: d for d in source.find(shard, table)}
+            found = {d["_key"]: d for d in target.find(shard, table)}
+            report.tables.append((shard, table, len(expected), len(found)))
+            if len(expected) != len(found):
+                report.problems.append(f"{shard} {table}: {len(expected)} documents in the source, {len(found)} in the target")
+            differing = sorted(key for key in expected.keys() | found.keys() if expected.get(key) != found.get(key))
+            report.problems += [f"{shard} {table} {key}: the document differs" for key in differing]
+    for relative in sorted(set(want.files) | set(have.files)):
+        expected_sha, size = _sha256(source, relative)
+        found_sha, _ = _sha256(target, relative)
+        report.files += 1
+        report.bytes += size
+        if expected_sha != found_sha:
+            where = "missing from the target" if found_sha is None else "only in the target" if expected_sha is None else \
+                f"SHA-256 {found_sha} in the target, {expected_sha} in the source"
+            report.problems.append(f"file {relative}: {where}")
+    return report
+
+
+def _keep_shard(target: AnyStore, shard: str) -> None:
+    """A shard with nothing left in it exists all the same (the TinyDB store lists it), so it must in the copy too."""
+    if isinstance(target, PostgresStore):
+        target.keep_shard(shard)
+    elif not (target.root / f"{shard}.json").exists():
+        write_atomically(target.root / f"{shard}.json", b"{}")
+
+
+def _sha256(store: AnyStore, relative: str) -> tuple[str | None, int]:
+    try:
+        data = store.read_file(relative)
+    except OSError:
+        return None, 0
+    return hashlib.sha256(data).hexdigest(), len(data)
+
+
+def _tinydb_tables(path: Path) -> list[str] | None:
+    """The tables of a TinyDB shard file, or None when the file is something else (a spooled command, an export).
+
+    Every document the store writes carries its key, and its id is the key's
+    hash: no other JSON file looks like that.
+    """
+    try:
+        content = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if not isinstance(content, dict):
+        return None
+    for documents in content.values():
+        if not isinstance(documents, dict):
+            return None
+        for number, document in documents.items():
+            if not isinstance(document, dict) or str(doc_id(str(document.get("_key")))) != number:
+                return None
+    return sorted(table for table, documents in content.items() if documents)  # an empty table reads as no table
