@@ -35,14 +35,14 @@ from pathlib import Path
 
 from lab import (CLERK, ENV, HOST, MAILBOX, OFFICE_DOMAIN, ROOT, SCHOOL_DOMAIN, Backlog, Dovecot, Postfix, Row, Staff, arguments,
                  office_config, percentile, report, start, workdir)
-from service.offices import STOP_GRACE  # noqa: E402  (lab puts the project on sys.path)
-
 ACK_TIMEOUT = 60.0
 START_TIMEOUT = 600.0
 SETTLE_SECONDS = 3.0  # after the last office connected: every one into IDLE
 #: The default: each office's timeline is looked at, and its IDLE renewed, once a minute (tests/helpers.py's 1 s would
 #: make 245 offices poll 245 times a second).
 TICK_SECONDS = 60.0
+#: A SIGTERM cuts every office's IDLE short within a second; this leaves room for the batch in hand.
+STOPPED_WITHIN = 10.0
 
 
 def status(pid: int) -> dict[str, int]:
@@ -247,8 +247,8 @@ def main() -> None:
         target = "< 2 s" if p == 99 else ""
         rows.append(Row(f"APPEND → acknowledgement p{p} ({args.burst} of {args.offices} at once)", value, "s", target=target,
                         ok=(bool(latencies) and value < 2.0 and not missed) if target else None, note=note if p == 99 else ""))
-    rows.append(Row(f"SIGTERM → all {args.offices} offices stopped", stopping, "s", target=f"≤ {TICK_SECONDS + STOP_GRACE:g} s",
-                    ok=stopping <= TICK_SECONDS + STOP_GRACE, note=f"each office ends its IDLE wait first (at most tick_seconds = {TICK_SECONDS:g})"))
+    rows.append(Row(f"SIGTERM → all {args.offices} offices stopped", stopping, "s", target=f"< {STOPPED_WITHIN:g} s",
+                    ok=stopping < STOPPED_WITHIN, note="each office's IDLE wait is cut short within a second (Source.interrupt)"))
     report(rows, args)
 
 

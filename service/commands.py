@@ -2,10 +2,12 @@
 
 Only one process may write the store (the daemon keeps shards in memory and
 holds the lock). So a command from the command line is applied at once when
-no daemon is running, and otherwise dropped as a small file into
-`store/commands/`, which the running daemon applies on its next pass. Each
-command has an id recorded in the same transaction as its effect, so a
-crash between applying it and deleting its file never applies it twice.
+no daemon is running, and otherwise left in the store's `commands` spool (a
+small file in `store/commands/`; with PostgreSQL a row, so it reaches the
+daemon whichever machine runs the office), which the running daemon applies
+on its next pass. Each command has an id recorded in the same transaction as
+its effect, so a crash between applying it and taking it from the spool
+never applies it twice.
 """
 
 from __future__ import annotations
@@ -20,7 +22,6 @@ from .config import Settings
 from .meetings import Office, Outcome
 from .pipeline import write_outcome
 from .store import StoreError, StoreLocked, open_store
-from .store.storage import write_atomically
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +37,11 @@ def submit(settings: Settings, name: str, arguments: dict[str, Any], run_now: Ca
         probe = open_store(settings)
     except StoreLocked:
         command = {"id": uuid.uuid4().hex, "name": name, "arguments": arguments}
-        write_atomically(settings.store / SPOOL / f"{command['id']}.json", json.dumps(command, ensure_ascii=False).encode("utf-8"))
+        store = open_store(settings, exclusive=False)
+        try:
+            store.spool(SPOOL, command["id"], json.dumps(command, ensure_ascii=False).encode("utf-8"))
+        finally:
+            store.close()
         return "the daemon is running: the command is queued and will be applied within a tick"
     probe.close()
     return run_now()
@@ -56,18 +61,15 @@ def apply(office: Office, outbox, handlers: dict[str, Handler], name: str, argum
 
 def apply_spooled(office: Office, outbox, handlers: dict[str, Handler], now: datetime) -> None:
     """Apply the commands queued while the daemon runs, oldest first; a bad one is reported and set aside."""
-    folder = office.store.root / SPOOL
-    if not folder.is_dir():
-        return
-    for path in sorted(folder.glob("*.json"), key=lambda p: p.stat().st_mtime):
+    for key, data in office.store.spooled(SPOOL):
         try:
-            command = json.loads(path.read_text(encoding="utf-8"))
+            command = json.loads(data)
             said = apply(office, outbox, handlers, command["name"], command["arguments"], now, command["id"])
             log.info("command %s: %s", command["name"], said)
         except StoreError:
             raise
         except Exception as error:  # a bad command is set aside; it must never stop the daemon
-            log.error("command %s could not be applied: %s", path.name, error)
+            log.error("command %s could not be applied: %s", key, error)
             with office.store.transaction() as transaction:
-                transaction.put("commands", "failed", path.stem, {"file": path.read_text(encoding="utf-8"), "error": str(error), "at": now.isoformat()})
-        path.unlink()
+                transaction.put("commands", "failed", key, {"file": data.decode("utf-8", errors="replace"), "error": str(error), "at": now.isoformat()})
+        office.store.unspool(SPOOL, key)

@@ -30,7 +30,7 @@ from .mail.source import Source, SourceError
 from .pipeline import Handled, Pipeline
 from .commands import apply_spooled
 from .meetings.clerk import HANDLERS
-from .store import StoreError, open_store
+from .store import StoreError, StoreLocked, open_store
 from .ticks import run_due_steps
 from .understand import Context
 
@@ -231,6 +231,8 @@ class Daemon:
             self._failures = 0
         except SourceError as error:
             log.error("the mailbox is not reachable: %s; the source tries again with backoff", error)
+        except StoreLocked:
+            raise  # another instance took the office over (its lease ran out here): stand by, not retry
         except StoreError as error:
             self._back_off(f"the store cannot be written ({error}); messages stay in the inbox until it can")
         return worked

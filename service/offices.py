@@ -14,7 +14,10 @@ appeared is started, one whose file went is stopped, one whose file changed
 file. A file that cannot be read as a configuration is reported and left
 out until it changes; the other offices carry on. An office whose daemon
 fails (an exception escaping it, or a store that cannot be opened) is
-reported and started again after a pause that doubles up to five minutes.
+reported and started again after a pause that doubles up to five minutes;
+one whose store another instance holds (several machines sharing offices
+through PostgreSQL) is tried again every few seconds, quietly, so that it is
+taken over soon after that instance dies.
 SIGTERM and SIGINT stop every office, each after the batch of messages in
 hand, as they stop one daemon.
 """
@@ -34,12 +37,16 @@ from apscheduler.schedulers.background import BackgroundScheduler
 
 from .config import ConfigError, Settings, load
 from .daemon import Daemon, build, make_sender, make_source
+from .store import StoreLocked
 
 log = logging.getLogger(__name__)
 
 RESCAN_SECONDS = 5.0
 RESTART_FIRST = 1.0
 RESTART_CAP = 300.0
+#: How often an office another instance holds is tried: its lock goes when that instance dies, and the office
+#: must be taken over within 30 s (the database noticing a dead machine takes most of that, see postgres.py).
+TAKEOVER_SECONDS = 5.0
 #: A stopped daemon ends its wait for mail (IMAP within a second; Exchange and Graph within their poll_interval,
 #: never more than tick_seconds); this much more is allowed for the batch in hand.
 STOP_GRACE = 30.0
@@ -93,12 +100,21 @@ class OfficeThread:
 
     def _run(self) -> None:
         delay = 0.0
+        waiting = False
         while not self._stopped.is_set():
             started = time.monotonic()
             try:
                 self._run_daemon()
+            except StoreLocked as error:  # not a failure: another instance runs the office, and this one stands by
+                if not waiting:
+                    log.info("office %s: %s; waiting to take it over", self.name, error)
+                waiting = True
+                delay = 0.0
+                self._stopped.wait(TAKEOVER_SECONDS)
+                continue
             except Exception:
                 log.exception("office %s failed", self.name)
+            waiting = False
             if self._stopped.is_set():
                 break
             ran_well = time.monotonic() - started > RESTART_CAP  # a failure after a long good run starts the doubling afresh

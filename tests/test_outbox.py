@@ -34,7 +34,11 @@ class Server:
 
 @pytest.fixture
 def outbox(tmp_path):
-    store = Store(tmp_path).open()
+    return three_queued(Store(tmp_path).open())
+
+
+def three_queued(store) -> Outbox:
+    """An outbox on `store` with three acknowledgements queued."""
     composer = Composer(PROJECT_ROOT / "templates", "สพป.ทดสอบ", "meeting@office.test")
     box = Outbox(store, composer, "meeting@office.test")
     with store.transaction() as transaction:
@@ -63,6 +67,37 @@ def test_a_message_the_server_had_when_the_daemon_died_is_not_sent_again(outbox)
     assert len(server.received) == 2, "the one in the server's hands is counted as sent"
     [in_doubt] = [d for d in settled(outbox.store, "2026-11") if d["last_error"]]
     assert "counted as sent" in in_doubt["last_error"]
+
+
+def test_a_sent_log_an_older_secretary_wrote_is_still_read(outbox):
+    """The TinyDB store keeps the log as it always did: one file, one tab-separated line per note."""
+    [first, *_] = outbox.pending()
+    (outbox.store.root / "outbox-sent.log").write_text(f"{first['message_id']}\tsent\t{NOW.isoformat()}\t\n", encoding="utf-8")
+    server = Server()
+    assert outbox.drain(server, NOW).sent == 2
+    assert first["message_id"] not in server.received
+    assert (outbox.store.root / "outbox-sent.log").read_text(encoding="utf-8") == ""
+    assert len(settled(outbox.store, "2026-11")) == 3
+
+
+def test_an_instance_on_another_machine_taking_the_office_over_sends_nothing_twice(postgres, tmp_path):
+    """With PostgreSQL the sent log is in the database: an instance elsewhere (another folder) knows what the dead one sent."""
+    from postgres import PASSWORD  # psycopg loads only for the tests that use PostgreSQL
+    from service.store.postgres import PostgresStore
+
+    conninfo = f"{postgres.database()} password={PASSWORD}"
+    dead = three_queued(PostgresStore(tmp_path / "machine-a", conninfo, "meeting@office.test").open())
+    with pytest.raises(SystemExit):
+        dead.drain(Server(die_while_committing=True), NOW)
+    dead.store.close()  # what its death does to its connection: the office's lock goes
+    taker = Outbox(PostgresStore(tmp_path / "machine-b", conninfo, "meeting@office.test").open(), dead.composer, dead.envelope_sender)
+    server = Server()
+    assert taker.drain(server, NOW).sent == 2
+    assert len(server.received) == 2 and taker.pending() == []
+    [in_doubt] = [d for d in settled(taker.store, "2026-11") if d["last_error"]]
+    assert "counted as sent" in in_doubt["last_error"]
+    assert not (tmp_path / "machine-b" / "outbox-sent.log").exists()
+    taker.store.close()
 
 
 def test_later_means_retry_with_backoff_and_refused_means_never(outbox):

@@ -23,8 +23,10 @@ from rich.console import Console
 from postgres import PASSWORD, kill_mid_batch, use_postgres
 from service.archive import export_meeting
 from service.cli import main
+from service.commands import SPOOL
 from service.config import ConfigError, DEFAULT_CONFIG, load
 from service.demo import run_demo
+from service.mail.outbox import SENT_LOG
 from service.meetings.meeting import all_meetings, shard
 from service.store import Store, StoreError, StoreLocked, open_store
 from service.store.postgres import PostgresStore
@@ -169,6 +171,30 @@ def test_a_bad_shard_name_is_refused_before_anything_is_written(make_store):
             tx.put("Log", "messages", "1", {})
 
 
+def test_a_log_of_lines_is_on_record_at_once_in_order_until_emptied(make_store):
+    """What the outbox notes of a send is read by anyone at once, not only after a transaction: no batch, no commit to wait for."""
+    store, reader = make_store(), make_store(exclusive=False)
+    assert reader.read_lines("outbox-sent.log") == []
+    store.append_line("outbox-sent.log", "m1\tcommitting\t2026-11-24T09:00:00+07:00\t", durable=False)
+    store.append_line("outbox-sent.log", "m1\tsent\t2026-11-24T09:00:01+07:00\t")
+    store.append_line("other.log", "ไม่ใช่บันทึกเดียวกัน")
+    assert reader.read_lines("outbox-sent.log") == ["m1\tcommitting\t2026-11-24T09:00:00+07:00\t", "m1\tsent\t2026-11-24T09:00:01+07:00\t"]
+    store.clear_lines("outbox-sent.log")
+    assert reader.read_lines("outbox-sent.log") == [] and reader.read_lines("other.log") == ["ไม่ใช่บันทึกเดียวกัน"]
+
+
+def test_a_spool_takes_entries_from_any_process_in_order_and_gives_each_up_once_handled(make_store):
+    """The clerk's commands reach the process that holds the store, whichever process (or machine) gave them."""
+    store, elsewhere = make_store(), make_store(exclusive=False)
+    assert store.spooled("commands") == []
+    elsewhere.spool("commands", "c1", '{"name": "ประชุม"}'.encode("utf-8"))
+    time.sleep(0.01)  # the TinyDB store orders its files by their time
+    elsewhere.spool("commands", "c2", b"{}")
+    assert store.spooled("commands") == [("c1", '{"name": "ประชุม"}'.encode("utf-8")), ("c2", b"{}")]
+    store.unspool("commands", "c1")
+    assert elsewhere.spooled("commands") == [("c2", b"{}")]
+
+
 def test_a_second_daemon_on_the_same_store_is_refused(make_store):
     make_store()
     make_store(exclusive=False)  # a one-off command reads beside the daemon
@@ -228,6 +254,10 @@ def test_offices_in_one_database_never_see_each_others_documents_or_files(databa
     with pytest.raises(FileNotFoundError):
         b.read_file(only_a)
     assert b.file_paths() == []
+    a.append_line("outbox-sent.log", "sent by A")
+    assert b.read_lines("outbox-sent.log") == []
+    b.clear_lines("outbox-sent.log")
+    assert a.read_lines("outbox-sent.log") == ["sent by A"]
 
 
 def test_a_file_reaches_the_database_with_the_transaction_that_names_it(database, tmp_path):
@@ -268,6 +298,15 @@ def test_a_killed_daemon_frees_its_office_at_once(database, tmp_path):
         holder.wait()
 
 
+def test_the_server_gives_up_on_a_silent_daemon_soon_enough_for_a_takeover_within_30_s(database, tmp_path):
+    """A machine that dies (power, network) closes no connection: the server's probes must end its session, and free the lock."""
+    store = PostgresStore(tmp_path, conninfo(database), OFFICE).open()
+    settings = store._db().execute("SELECT current_setting('tcp_keepalives_idle')::int + current_setting('tcp_keepalives_interval')::int"
+                                   " * current_setting('tcp_keepalives_count')::int, current_setting('tcp_user_timeout')::int").fetchone()
+    silent, unacknowledged = settings[0], settings[1] / 1000
+    assert 0 < silent <= 20 and 0 < unacknowledged <= 20, "20 s to notice, and the other instance's look every 5 s, within 30 s"
+
+
 def test_a_lost_connection_is_an_error_once_then_made_again_with_the_lock(database, tmp_path):
     store = PostgresStore(tmp_path, conninfo(database), OFFICE).open()
     with psycopg.connect(conninfo(database), autocommit=True) as admin:
@@ -297,7 +336,7 @@ def test_the_schema_is_migrated_once_and_a_newer_one_is_refused(database, tmp_pa
     PostgresStore(tmp_path, conninfo(database), OFFICE).open().close()
     PostgresStore(tmp_path, conninfo(database), "another office").open().close()
     with psycopg.connect(conninfo(database), autocommit=True) as admin:
-        assert admin.execute("SELECT version, name FROM schema_version").fetchall() == [(1, "0001_documents_and_files")]
+        assert admin.execute("SELECT version, name FROM schema_version ORDER BY version").fetchall() == [(1, "0001_documents_and_files"), (2, "0002_lines_and_spool")]
         admin.execute("INSERT INTO schema_version (version, name) VALUES (999, 'from the future')")
     with pytest.raises(StoreError, match="schema version 999.*upgrade secretary"):
         PostgresStore(tmp_path, conninfo(database), OFFICE).open()
@@ -372,6 +411,23 @@ def test_the_demo_moves_to_postgresql_and_back_without_loss(office, tmp_path, ca
     with Store(settings.store) as original, Store(back) as returned:
         report = verify(original, returned)
     assert report.problems == [] and report.files == len(found.files) and report.documents > 100
+
+
+def test_the_sent_log_and_the_command_spool_move_with_the_store(office, capsys):
+    settings = load(office / DEFAULT_CONFIG)
+    with Store(settings.store) as tinydb:
+        tinydb.append_line(SENT_LOG, "s.abc@office.test\tcommitting\t2026-12-01T08:00:00+07:00\t")
+        tinydb.spool(SPOOL, "c-1", b'{"id": "c-1", "name": "approve"}')
+    assert migrate(office, "--from", "tinydb", "--to", "postgresql") == 0
+    with open_store(settings) as database:
+        assert database.read_lines(SENT_LOG) == ["s.abc@office.test\tcommitting\t2026-12-01T08:00:00+07:00\t"]
+        assert database.spooled(SPOOL) == [("c-1", b'{"id": "c-1", "name": "approve"}')]
+        assert not any(f == SENT_LOG or f.startswith(f"{SPOOL}/") for f in database.file_paths()), "kept as lines and entries, not files"
+        database.append_line(SENT_LOG, "s.def@office.test\tsent\t2026-12-01T08:01:00+07:00\t")
+    capsys.readouterr()
+    assert migrate(office, "--from", "tinydb", "--to", "postgresql") == 0, "a rerun makes the log the source's again"
+    with open_store(settings) as database:
+        assert len(database.read_lines(SENT_LOG)) == 1
 
 
 def test_a_damaged_copy_is_found_and_a_second_run_repairs_it(office, capsys):

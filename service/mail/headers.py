@@ -16,7 +16,7 @@ from email.headerregistry import BaseHeader, HeaderRegistry
 from email.policy import Policy
 
 #: Distinct values remembered before starting afresh: every message brings new subjects and ids.
-REMEMBERED = 4096
+REMEMBERED = 256
 
 
 class RememberedHeaders(HeaderRegistry):

@@ -5,9 +5,11 @@ change that makes it necessary, so a crash can never leave one without the
 other. The outbox is drained separately, with retries and backoff.
 
 Marking a message sent is the one step that cannot share a transaction with
-the send itself. So each send is noted in `outbox-sent.log`, one line at a
-time (a single write survives the process being killed; the result lines are
-also fsynced against power loss):
+the send itself. So each send is noted in the store's sent log
+(`outbox-sent.log`), one line at a time, written at once outside any
+transaction (in a TinyDB store a single write to a file, which survives the
+process being killed, the result lines also fsynced against power loss; in
+PostgreSQL a committed row, which an instance taking the office over reads):
 
 - `committing`, just before the last byte of the message goes to the server
   (see `sender.py`); a message noted so and never answered was in the
@@ -23,7 +25,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import os
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -81,7 +82,7 @@ class Outbox:
         return message_id
 
     def pending(self) -> list[dict]:
-        done = _settled(_read_lines(self.store.root / SENT_LOG))
+        done = _settled(self._sent_log())
         return sorted(
             (d for d in self.store.find("outbox", "mail") if d["message_id"] not in done),
             key=lambda d: d["created_at"],
@@ -100,38 +101,34 @@ class Outbox:
         )
         try:
             return self._send(sender, envelopes, by_id, now)
-        except OSError as error:  # the sent log cannot be written: a full disk, say; the daemon backs off and tries again
-            raise StoreError(f"cannot write {self.store.root / SENT_LOG}: {error}") from error
+        except OSError as error:  # a queued message's file cannot be read; the daemon backs off and tries again
+            raise StoreError(f"cannot read the mail to send from the store at {self.store.root}: {error}") from error
 
     def _send(self, sender: Sender, envelopes, by_id: dict[str, dict], now: datetime) -> Drained:
         sent = failed = deferred = 0
-        with open(self.store.root / SENT_LOG, "a", encoding="utf-8") as sent_log:
-            def note(message_id: str, status: str, error: str = "", durable: bool = True) -> None:
-                sent_log.write(f"{message_id}\t{status}\t{now.isoformat()}\t{_one_line(error)}\n")
-                sent_log.flush()
-                if durable:
-                    os.fsync(sent_log.fileno())
 
-            for delivery in sender.send_batch(envelopes, committing=lambda mid: note(mid, "committing", durable=False)):
-                document = by_id[delivery.message_id]
-                gave_up = not delivery.ok and now - datetime.fromisoformat(document["created_at"]) > GIVE_UP_AFTER
-                if delivery.ok or delivery.permanent or gave_up:
-                    note(delivery.message_id, "sent" if delivery.ok else "failed", delivery.error)
-                    sent += delivery.ok
-                    failed += not delivery.ok
-                    if not delivery.ok:
-                        log.warning("giving up on %s to %s: %s", delivery.message_id, document["to"], delivery.error)
-                else:
-                    note(delivery.message_id, "deferred", delivery.error, durable=False)
-                    deferred += 1
-                    self._retry_later(document, delivery.error, now)
+        def note(message_id: str, status: str, error: str = "", durable: bool = True) -> None:
+            self.store.append_line(SENT_LOG, f"{message_id}\t{status}\t{now.isoformat()}\t{_one_line(error)}", durable)
+
+        for delivery in sender.send_batch(envelopes, committing=lambda mid: note(mid, "committing", durable=False)):
+            document = by_id[delivery.message_id]
+            gave_up = not delivery.ok and now - datetime.fromisoformat(document["created_at"]) > GIVE_UP_AFTER
+            if delivery.ok or delivery.permanent or gave_up:
+                note(delivery.message_id, "sent" if delivery.ok else "failed", delivery.error)
+                sent += delivery.ok
+                failed += not delivery.ok
+                if not delivery.ok:
+                    log.warning("giving up on %s to %s: %s", delivery.message_id, document["to"], delivery.error)
+            else:
+                note(delivery.message_id, "deferred", delivery.error, durable=False)
+                deferred += 1
+                self._retry_later(document, delivery.error, now)
         self.fold()
         return Drained(sent=sent, failed=failed, deferred=deferred)
 
     def fold(self) -> None:
         """Move what the sent log records out of the outbox, then empty the log."""
-        path = self.store.root / SENT_LOG
-        lines = _read_lines(path)
+        lines = self._sent_log()
         if not lines:
             return
         with self.store.transaction() as transaction:
@@ -144,7 +141,11 @@ class Outbox:
                     status, error = "sent", "the daemon stopped while the server was accepting it; counted as sent"
                 transaction.delete("outbox", "mail", message_id)
                 transaction.put(sent_shard(message_id, at), "mail", message_id, {**document, "status": status, "sent_at": at, "last_error": error})
-        os.truncate(path, 0)
+        self.store.clear_lines(SENT_LOG)
+
+    def _sent_log(self) -> list[tuple[str, str, str, str]]:
+        """The sent log's lines as (message id, status, at, error)."""
+        return [tuple((line.split("\t") + ["", "", ""])[:4]) for line in self.store.read_lines(SENT_LOG) if line.strip()]
 
     def _retry_later(self, document: dict, error: str, now: datetime) -> None:
         attempts = document["attempts"] + 1
@@ -172,11 +173,3 @@ def _settled(lines: list[tuple[str, str, str, str]]) -> dict[str, tuple[str, str
 
 def _one_line(text: str) -> str:
     return " ".join(text.split())
-
-
-def _read_lines(path) -> list[tuple[str, str, str, str]]:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        return []
-    return [tuple((line.split("\t") + ["", "", ""])[:4]) for line in text.splitlines() if line.strip()]

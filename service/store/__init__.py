@@ -2,9 +2,11 @@
 
 Documents live in small TinyDB shards (one per meeting; the directory, the
 message log and the outbox apart) under one folder, with raw messages and
-attachments as content-addressed files beside them. The whole interface is
-`get`, `find`, `transaction` and `put_file`, so a server-backed store can
-take its place without touching the rest of the service.
+attachments as content-addressed files beside them, append-only logs of
+lines (the outbox's sends) as plain files, and spools (the clerk's commands)
+as folders of small files. The whole interface is `get`, `find`,
+`transaction`, `put_file`, the lines and the spools, so a server-backed store
+can take its place without touching the rest of the service.
 
 A transaction may touch several shards (a message's log entry, the meeting
 it changes and the mail that change sends). It is first written whole to a
@@ -217,6 +219,65 @@ class Store:
 
     def read_file(self, relative: str) -> bytes:
         return (self.root / relative).read_bytes()
+
+    def append_line(self, name: str, text: str, durable: bool = True) -> None:
+        """Add a line (no line break in it) to the log `name` at once, outside any transaction or batch.
+
+        For what must be on record before the next step leaves the process
+        (the outbox's sends): one write, which survives the process being
+        killed; `durable` also fsyncs it, against a power cut.
+        """
+        path = self.root / name
+        try:
+            with open(path, "a", encoding="utf-8") as lines:
+                lines.write(text + "\n")
+                lines.flush()
+                if durable:
+                    os.fsync(lines.fileno())
+        except OSError as error:
+            raise StoreError(f"cannot write {path}: {error}") from error
+
+    def read_lines(self, name: str) -> list[str]:
+        """The log's lines, oldest first (none if it was never written)."""
+        path = self.root / name
+        try:
+            return path.read_text(encoding="utf-8").splitlines()
+        except FileNotFoundError:
+            return []
+        except OSError as error:
+            raise StoreError(f"cannot read {path}: {error}") from error
+
+    def clear_lines(self, name: str) -> None:
+        """Empty the log, once what it records is in the documents."""
+        path = self.root / name
+        try:
+            os.truncate(path, 0)
+        except FileNotFoundError:
+            pass
+        except OSError as error:
+            raise StoreError(f"cannot write {path}: {error}") from error
+
+    def spool(self, name: str, key: str, data: bytes) -> None:
+        """Leave an entry for the process that holds the store (a clerk's command), from any process: a file in the folder `name`."""
+        path = self.root / name / f"{key}.json"
+        try:
+            write_atomically(path, data)
+        except OSError as error:
+            raise StoreError(f"cannot write {path}: {error}") from error
+
+    def spooled(self, name: str) -> list[tuple[str, bytes]]:
+        """The spool's entries as (key, data), oldest first."""
+        folder = self.root / name
+        if not folder.is_dir():
+            return []
+        try:
+            return [(path.stem, path.read_bytes()) for path in sorted(folder.glob("*.json"), key=lambda p: p.stat().st_mtime)]
+        except OSError as error:
+            raise StoreError(f"cannot read {folder}: {error}") from error
+
+    def unspool(self, name: str, key: str) -> None:
+        """Take an entry away, once handled."""
+        (self.root / name / f"{key}.json").unlink(missing_ok=True)
 
     def _apply(self, records: list[list[Any]], batch: dict[str, TinyDB] | None = None) -> None:
         """Apply records to their shards and write each touched shard once; in a batch, in memory only."""

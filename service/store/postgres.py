@@ -8,11 +8,17 @@ to are written together or not at all. What `put_file` keeps (raw mail,
 attachments) is content-addressed in the database under the same relative
 path the TinyDB store returns, and mirrored into the store's folder, where
 the service also renders its papers and keeps its logs, as it does with
-TinyDB. Many offices share one database: every row carries its office and
-every query names one, so an office never sees another's documents or
-files. One daemon works an office at a time: `open(exclusive=True)` takes a
-session advisory lock keyed by the office, released when the connection ends,
-so a daemon that dies frees its office at once.
+TinyDB. The append-only logs (the outbox's sends) are rows, each committed
+the moment it is written, so an instance that takes an office over after
+another died knows every send the dead one made; the spools (the clerk's
+commands) are rows too, so a command given on any machine reaches the
+instance running the office. Many offices share one database: every row
+carries its office and every query names one, so an office never sees
+another's documents, files, lines or spools. One daemon works an office at a
+time: `open(exclusive=True)` takes a session advisory lock keyed by the
+office, released when the connection ends, so a daemon that dies frees its
+office at once, and one whose machine dies within 20 s (the server probes a
+silent connection).
 """
 
 from __future__ import annotations
@@ -52,6 +58,13 @@ _KEEP_CONTENT = """
     )
     INSERT INTO files (office, path, sha256) VALUES (%(office)s, %(path)s, %(sha256)s)
     ON CONFLICT (office, path) DO UPDATE SET sha256 = EXCLUDED.sha256
+"""
+#: The server's side of a connection whose machine died without closing it (power, network): probed after 5 s
+#: of silence, given up after three unanswered probes 5 s apart, or after 20 s of data it sent going unacknowledged.
+#: Its session ends then and frees the office's lock, so another instance can take the office over within 30 s.
+_NOTICE_A_DEAD_PEER = """
+    SELECT set_config('tcp_keepalives_idle', '5', false), set_config('tcp_keepalives_interval', '5', false),
+           set_config('tcp_keepalives_count', '3', false), set_config('tcp_user_timeout', '20000', false)
 """
 _HOLDER = """
     SELECT coalesce(nullif(a.application_name, ''), 'backend ' || l.pid) FROM pg_locks l JOIN pg_stat_activity a USING (pid)
@@ -193,6 +206,37 @@ class PostgresStore:
         tables = {table: {str(doc_id(d["_key"])): d for d in self.find(shard, table)} for table in self.tables(shard)}
         return to_json(tables)
 
+    def append_line(self, name: str, text: str, durable: bool = True) -> None:
+        """Add a line to the log `name`, committed at once (the connection is in autocommit; never call it inside a batch).
+
+        Every line is durable: the commit is what another instance taking
+        the office over reads, so `durable` is the TinyDB store's concern.
+        """
+        self._query("write", "INSERT INTO lines (office, name, text) VALUES (%s, %s, %s)", (self.office, name, text))
+
+    def read_lines(self, name: str) -> list[str]:
+        """The log's lines, oldest first."""
+        rows = self._query("read", "SELECT text FROM lines WHERE office = %s AND name = %s ORDER BY seq", (self.office, name))
+        return [text for (text,) in rows]
+
+    def clear_lines(self, name: str) -> None:
+        """Empty the log, once what it records is in the documents."""
+        self._query("write", "DELETE FROM lines WHERE office = %s AND name = %s", (self.office, name))
+
+    def spool(self, name: str, key: str, data: bytes) -> None:
+        """Leave an entry for the instance that runs the office, from any machine, committed at once (written twice: once)."""
+        self._query("write", "INSERT INTO spool (office, name, key, data) VALUES (%s, %s, %s, %s) ON CONFLICT DO NOTHING",
+                    (self.office, name, key, data))
+
+    def spooled(self, name: str) -> list[tuple[str, bytes]]:
+        """The spool's entries as (key, data), oldest first."""
+        rows = self._query("read", "SELECT key, data FROM spool WHERE office = %s AND name = %s ORDER BY seq", (self.office, name))
+        return [(key, bytes(data)) for key, data in rows]
+
+    def unspool(self, name: str, key: str) -> None:
+        """Take an entry away, once handled."""
+        self._query("write", "DELETE FROM spool WHERE office = %s AND name = %s AND key = %s", (self.office, name, key))
+
     # What moving a store to or from another kind needs, beyond the store interface.
 
     def all_shards(self) -> list[str]:
@@ -254,6 +298,7 @@ class PostgresStore:
             raise StoreError(f"cannot connect to PostgreSQL for the store of {self.office}: {str(error).strip()}") from error
         try:
             with self._errors("open"):
+                connection.execute(_NOTICE_A_DEAD_PEER)
                 _migrate(connection)
                 if self._exclusive:
                     self._lock(connection)

@@ -1,8 +1,10 @@
 """Moving an office's store between TinyDB and PostgreSQL, and checking that nothing was lost.
 
 `copy` writes every shard, table and document and every file of one store
-into the other; `verify` then compares the two from scratch: the shards, the
-count of every table, every document, and every file's SHA-256. Copying is
+into the other, and the logs and spools the caller names (the outbox's sent
+log, the clerk's command spool: each store keeps those its own way); `verify`
+then compares the two from scratch: the shards, the count of every table,
+every document, every file's SHA-256, and every log line and spooled entry. Copying is
 by key and by path, so running it again changes nothing that is already
 right and repairs what is not.
 """
@@ -14,6 +16,8 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..commands import SPOOL
+from ..mail.outbox import SENT_LOG
 from . import JOURNAL, LOCK, Store, doc_id
 from .postgres import CONTENT_ADDRESSED, PostgresStore
 from .storage import write_atomically
@@ -43,7 +47,22 @@ class Report:
         return sum(source for _, _, source, _ in self.tables)
 
 
-def inventory(store: AnyStore) -> Inventory:
+@dataclass(frozen=True)
+class Kept:
+    """The logs and spools a store keeps beside its documents, by name: they move too, and their files are not files."""
+
+    logs: tuple[str, ...]
+    spools: tuple[str, ...]
+
+    def holds(self, relative: str) -> bool:
+        return relative in self.logs or relative.partition("/")[0] in self.spools
+
+
+#: What the service keeps so: the outbox's sent log and the clerk's command spool.
+SERVICE = Kept(logs=(SENT_LOG,), spools=(SPOOL,))
+
+
+def inventory(store: AnyStore, kept: Kept = SERVICE) -> Inventory:
     """Everything in a store; for PostgreSQL the database's shards and files plus what the service wrote in its folder."""
     shards: dict[str, list[str]] = {}
     files: list[str] = []
@@ -51,6 +70,8 @@ def inventory(store: AnyStore) -> Inventory:
     for path in sorted(store.root.rglob("*")) if store.root.is_dir() else []:
         relative = path.relative_to(store.root).as_posix()
         if not path.is_file() or path.name in (LOCK, JOURNAL) or (path.name.startswith(".") and path.name.endswith(".tmp")):
+            continue
+        if kept.holds(relative):
             continue
         tables = _tinydb_tables(path) if relative.endswith(".json") else None
         if tables is not None:
@@ -64,9 +85,16 @@ def inventory(store: AnyStore) -> Inventory:
     return Inventory(dict(sorted(shards.items())), sorted(files))
 
 
-def copy(source: AnyStore, target: AnyStore) -> Inventory:
+def copy(source: AnyStore, target: AnyStore, kept: Kept = SERVICE) -> Inventory:
     """Write everything of `source` into `target`, a shard per transaction; what was copied."""
-    found = inventory(source)
+    found = inventory(source, kept)
+    for name in kept.logs:
+        target.clear_lines(name)
+        for line in source.read_lines(name):
+            target.append_line(name, line, durable=False)
+    for name in kept.spools:
+        for key, data in source.spooled(name):
+            target.spool(name, key, data)
     for shard, tables in found.shards.items():
         with target.transaction() as transaction:
             for table in tables:
@@ -82,10 +110,16 @@ def copy(source: AnyStore, target: AnyStore) -> Inventory:
     return found
 
 
-def verify(source: AnyStore, target: AnyStore) -> Report:
-    """Compare the two stores afresh: shards, counts per table, every document, every file's SHA-256."""
-    want, have = inventory(source), inventory(target)
+def verify(source: AnyStore, target: AnyStore, kept: Kept = SERVICE) -> Report:
+    """Compare the two stores afresh: shards, counts per table, every document, every file's SHA-256, the logs and spools."""
+    want, have = inventory(source, kept), inventory(target, kept)
     report = Report()
+    for name in kept.logs:
+        if source.read_lines(name) != target.read_lines(name):
+            report.problems.append(f"log {name}: its lines differ")
+    for name in kept.spools:
+        if dict(source.spooled(name)) != dict(target.spooled(name)):
+            report.problems.append(f"spool {name}: its entries differ")
     for shard in sorted(want.shards.keys() | have.shards.keys()):
         if shard not in have.shards or shard not in want.shards:
             report.problems.append(f"shard {shard} is only in the {'source' if shard in want.shards else 'target'}")
