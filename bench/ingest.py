@@ -96,8 +96,8 @@ def main() -> None:
             if finished.returncode != 0:
                 raise SystemExit(f"the daemon failed (exit {finished.returncode}):\n{log.read_text()[-3000:]}")
             stats = json.loads(stats_file.read_text())
-            left = len(dovecot.messages(MAILBOX))
-            moved = sum(len(dovecot.messages(MAILBOX, folder)) for folder in ("Processed", "Quarantine"))
+            left = dovecot.count(MAILBOX)
+            moved = sum(dovecot.count(MAILBOX, folder) for folder in ("Processed", "Quarantine"))
             expected_acks = sum(m.acknowledged for m in mails)
             problems = []
             if left or moved != args.count or stats["handled"] != args.count:

@@ -230,6 +230,14 @@ class Dovecot:
         finally:
             client.logout()
 
+    def count(self, address: str, folder: str = "INBOX") -> int:
+        """How many messages a folder holds, without fetching them (a 20,000-message folder is 1.6 GB)."""
+        client = self.client(address, self._passwords.get(address, "secret"))
+        try:
+            return client.folder_status(folder, ["MESSAGES"])[b"MESSAGES"] if client.folder_exists(folder) else 0
+        finally:
+            client.logout()
+
     def messages(self, address: str, folder: str = "INBOX") -> list[bytes]:
         """The raw messages in a folder, oldest (lowest UID) first."""
         client = self.client(address, self._passwords.get(address, "secret"))
