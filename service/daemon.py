@@ -13,7 +13,7 @@ import threading
 import time
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Callable
+from typing import Any, Callable
 from zoneinfo import ZoneInfo
 
 from apscheduler.schedulers.background import BackgroundScheduler
@@ -83,35 +83,22 @@ def make_source(settings: Settings) -> Source:
         from .mail.graph import GraphSource
 
         return GraphSource(
-            tenant=source.tenant,
-            client_id=source.client_id,
-            client_secret=source.client_secret,
-            mailbox=source.mailbox,
-            authority=source.authority,
-            graph_url=source.graph_url,
+            **_graph_app(source),
             state=source.state,
             processed=source.processed,
             quarantine=source.quarantine,
-            timeout=source.timeout,
             poll_interval=source.poll_interval,
         )
     if isinstance(source, MaildirSettings):
         return MaildirSource(source.path)
     if isinstance(source, ExchangeSettings):
-        from .mail.exchange import ExchangeSource, app_sign_in
+        from .mail.exchange import ExchangeSource
 
         return ExchangeSource(
-            url=source.url,
-            username=source.username,
-            password=source.password,
-            app=app_sign_in(source),
+            **_ews_account(source),
             notifications=source.notifications,
-            mailbox=source.mailbox,
-            access=source.access,
-            verify_tls=source.verify_tls,
             processed=source.processed,
             quarantine=source.quarantine,
-            timeout=source.timeout,
             poll_interval=source.poll_interval,
         )
     assert isinstance(source, ImapSettings)
@@ -132,36 +119,37 @@ def make_source(settings: Settings) -> Source:
     )
 
 
+def _graph_app(settings: GraphSettings) -> dict[str, Any]:
+    """What a Graph source and sender both need: the app's sign-in and the mailbox."""
+    return {
+        "tenant": settings.tenant, "client_id": settings.client_id, "client_secret": settings.client_secret,
+        "mailbox": settings.mailbox, "authority": settings.authority, "graph_url": settings.graph_url,
+        "timeout": settings.timeout,
+    }
+
+
+def _ews_account(settings: ExchangeSettings) -> dict[str, Any]:
+    """What an EWS source and sender both need: the server, the sign-in and the mailbox."""
+    from .mail.exchange import app_sign_in
+
+    return {
+        "url": settings.url, "username": settings.username, "password": settings.password, "app": app_sign_in(settings),
+        "mailbox": settings.mailbox, "access": settings.access, "verify_tls": settings.verify_tls, "timeout": settings.timeout,
+    }
+
+
 def make_sender(settings: Settings) -> Sender:
     sender = settings.sender
     if isinstance(sender, GraphSettings):
         from .mail.graph import GraphSender
 
-        return GraphSender(
-            tenant=sender.tenant,
-            client_id=sender.client_id,
-            client_secret=sender.client_secret,
-            mailbox=sender.mailbox,
-            authority=sender.authority,
-            graph_url=sender.graph_url,
-            timeout=sender.timeout,
-        )
+        return GraphSender(**_graph_app(sender))
     if isinstance(sender, FileSenderSettings):
         return FileSender(sender.path)
     if isinstance(sender, ExchangeSettings):
-        from .mail.exchange import ExchangeSender, app_sign_in
+        from .mail.exchange import ExchangeSender
 
-        return ExchangeSender(
-            url=sender.url,
-            username=sender.username,
-            password=sender.password,
-            app=app_sign_in(sender),
-            mailbox=sender.mailbox,
-            access=sender.access,
-            verify_tls=sender.verify_tls,
-            timeout=sender.timeout,
-            save_copy=sender.save_copy,
-        )
+        return ExchangeSender(**_ews_account(sender), save_copy=sender.save_copy)
     assert isinstance(sender, SmtpSettings)
     from .mail.smtp import SmtpSender
 
