@@ -10,14 +10,12 @@ from __future__ import annotations
 import resource
 import statistics
 import sys
-import tempfile
 import time
 from datetime import date, datetime
-from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from service.config import PROJECT_ROOT
-from service.documents.render import render_agenda, render_invitation, render_pack
+from service.documents.render import render_document, render_pack
 
 TEMPLATES = PROJECT_ROOT / "templates"
 SAMPLE_PDF = PROJECT_ROOT / "service" / "demo" / "attachments" / "แผนปฏิบัติการ.pdf"
@@ -55,23 +53,20 @@ def timed(step) -> float:
 
 
 def main(items: int) -> None:
-    with tempfile.TemporaryDirectory() as folder:
-        folder = Path(folder)
-        papers = context(items)
-        agenda_times, letter_times, pack_times = [], [], []
-        for _ in range(5):
-            agenda_times.append(timed(lambda: render_agenda(papers, folder, TEMPLATES)))
-            letter_times.append(timed(lambda: render_invitation(papers, folder, TEMPLATES)))
-        agenda_pdf = sorted(folder.glob("agenda-v*.pdf"))[-1]
-        attachments = [(f"4.{n}", SAMPLE_PDF) for n in range(items)]
-        for run in range(5):
-            pack_times.append(timed(lambda: render_pack(agenda_pdf, attachments, folder / f"pack-{run}.pdf", templates=TEMPLATES, thai_digits=True)))
-        peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-        print(f"agenda of {items} items, PDF + DOCX: median {statistics.median(agenda_times):.2f} s")
-        print(f"invitation letter, PDF + DOCX:      median {statistics.median(letter_times):.2f} s")
-        print(f"pack: agenda + {items} PDFs:          median {statistics.median(pack_times):.2f} s")
-        print(f"peak memory of the process:         {peak_mb:.0f} MB")
-
+    papers = context(items)
+    agenda_times, letter_times, pack_times = [], [], []
+    for _ in range(5):
+        agenda_times.append(timed(lambda: render_document("agenda", papers, TEMPLATES)))
+        letter_times.append(timed(lambda: render_document("invitation", papers, TEMPLATES)))
+    agenda_pdf = render_document("agenda", papers, TEMPLATES).pdf
+    attachments = [(f"4.{n}", SAMPLE_PDF.read_bytes()) for n in range(items)]
+    for _ in range(5):
+        pack_times.append(timed(lambda: render_pack(agenda_pdf, attachments, templates=TEMPLATES, thai_digits=True)))
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(f"agenda of {items} items, PDF + DOCX: median {statistics.median(agenda_times):.2f} s")
+    print(f"invitation letter, PDF + DOCX:      median {statistics.median(letter_times):.2f} s")
+    print(f"pack: agenda + {items} PDFs:          median {statistics.median(pack_times):.2f} s")
+    print(f"peak memory of the process:         {peak_mb:.0f} MB")
 
 if __name__ == "__main__":
     main(int(sys.argv[1]) if len(sys.argv) > 1 else 40)

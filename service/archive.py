@@ -10,10 +10,10 @@ writes an ISO 9660 image with Joliet and Rock Ridge names (Thai names
 survive on Windows, macOS and Linux) and reads it back.
 
 Nothing is trusted: every file is checked against the hash the store recorded
-when it was written (the content address for mail and attachments, the
-documents folder's `SHA256SUMS` for documents). A file that differs, has no
-recorded hash or is missing is named in the result and in the index, never
-skipped quietly.
+when it was written (its content address: mail, attachments and papers are
+all kept under their SHA-256), and the documents come with a `SHA256SUMS`
+that `sha256sum -c` reads. A file that differs, has no recorded hash or is
+missing is named in the result and in the index, never skipped quietly.
 """
 
 from __future__ import annotations
@@ -43,9 +43,9 @@ from jinja2 import Environment
 from .directory import Directory
 from .documents.thai import thai_date
 from .meetings.meeting import MeetingError, load, shard
-from .store import Store
+from .store import Store, content_address, original_name
 
-#: The documents folder's list of hashes, as `documents.render` writes it (not imported from there: that loads WeasyPrint).
+#: The documents' list of hashes in the archive, for `sha256sum -c`.
 MANIFEST = "SHA256SUMS"
 #: Joliet names may have 64 characters, and pycdlib counts them as UTF-8 bytes (a Thai letter is 3).
 MAX_NAME_BYTES = 64
@@ -63,7 +63,6 @@ PAPERS = {
     "objection_form": "แบบแจ้งขอแก้ไขรายงานการประชุม", "objections": "สรุปข้อขอแก้ไขรายงานการประชุม", "followups": "แบบติดตามงานตามมติ",
 }
 _MEETING_ID = re.compile(r"[a-z0-9][a-z0-9_-]*")
-_DIGEST = re.compile(r"[0-9a-f]{64}")
 
 
 @dataclass(frozen=True)
@@ -139,19 +138,19 @@ class _Folder:
         self._taken: dict[str, set[str]] = defaultdict(set)
 
     def copy(self, section: str, store: Store, relative: str, expected: str | None, name: str, suffix: str,
-             date: str, description: str) -> None:
-        """A store file, checked against the hash recorded for it."""
+             date: str, description: str) -> Exported | None:
+        """A store file, checked against the hash recorded for it (None: it is missing)."""
         try:
             data = store.read_file(relative)
         except OSError:
             self.problems.append(f"{section}: {relative} is missing from the store ({description})")
-            return
+            return None
         digest = hashlib.sha256(data).hexdigest()
         problem = (
             "no recorded SHA-256 to check it against" if expected is None
             else f"SHA-256 {digest} differs from the recorded {expected}" if digest != expected else ""
         )
-        self.write(section, name, suffix, data, date, description, problem)
+        return self.write(section, name, suffix, data, date, description, problem)
 
     def write(self, section: str, name: str, suffix: str, data: bytes, date: str, description: str, problem: str = "") -> Exported:
         file_name = _safe_name(name, suffix, self._taken[section])
@@ -176,7 +175,7 @@ def _inbound(store: Store, meeting_id: str) -> list[dict[str, Any]]:
 def _mail_in(archive: _Folder, store: Store, inbound: list[dict[str, Any]]) -> None:
     for entry in inbound:
         description = f"{entry.get('from') or '(ไม่มีผู้ส่ง)'}: {entry.get('subject', '')} [{entry.get('kind') or '-'}, {entry.get('status', '')}]"
-        archive.copy("mail/in", store, entry["raw"], _content_address(entry["raw"]),
+        archive.copy("mail/in", store, entry["raw"], content_address(entry["raw"]),
                      _mail_name(entry["received_at"], entry.get("from", ""), entry.get("subject") or entry["identity"]), ".eml",
                      entry["received_at"], description)
 
@@ -191,7 +190,7 @@ def _attachments(archive: _Folder, store: Store, inbound: list[dict[str, Any]]) 
                 continue
             seen.add(key)
             original = Path(attachment["name"])
-            archive.copy("attachments", store, attachment["file"], _content_address(attachment["file"]),
+            archive.copy("attachments", store, attachment["file"], content_address(attachment["file"]),
                          original.stem, original.suffix, entry["received_at"],
                          f"{attachment['name']} ({attachment.get('type', '')}) จาก {entry.get('from', '')}: {entry.get('subject', '')}")
 
@@ -208,30 +207,32 @@ def _mail_out(archive: _Folder, store: Store, meeting_id: str, inbound: set[str]
         when = entry.get("sent_at") or entry["created_at"]
         subject = _subject(store, entry["file"])
         description = f"ถึง {', '.join(entry['to'])}: {subject} [{entry.get('template', '')}, {entry.get('status', '')}]"
-        archive.copy("mail/out", store, entry["file"], _content_address(entry["file"]),
+        archive.copy("mail/out", store, entry["file"], content_address(entry["file"]),
                      _mail_name(when, entry["to"][0] if entry["to"] else "", subject or entry["message_id"]), ".eml", when, description)
 
 
 def _documents(archive: _Folder, store: Store, meeting: dict[str, Any]) -> None:
-    """Every file of the meeting's documents folder as it is, each checked against `SHA256SUMS`."""
+    """Every version of every paper the store keeps for the meeting, each checked against its content address, and their `SHA256SUMS`."""
     prefix = f"meetings/{meeting['id']}/documents"
-    folder = store.root / prefix
-    recorded = _manifest(folder / MANIFEST)
-    present = sorted(path.name for path in folder.iterdir() if path.is_file()) if folder.is_dir() else []
-    for name in present:
-        path = Path(name)
-        when = datetime.fromtimestamp((folder / name).stat().st_mtime).astimezone().isoformat(timespec="seconds")
-        if name == MANIFEST:
-            archive.write("documents", path.stem, path.suffix, (folder / name).read_bytes(), when, "SHA-256 ของเอกสารแต่ละฉบับ (sha256sum -c)")
-        else:
-            archive.copy("documents", store, f"{prefix}/{name}", recorded.get(name), path.stem, path.suffix, when, _paper(name))
-    referenced = set(recorded) | {value.rsplit("/", 1)[-1] for value in _strings(meeting) if value.startswith(prefix + "/")}
-    archive.problems += [f"documents: {name} is recorded but missing from {prefix}" for name in sorted(referenced - set(present))]
+    kept = store.files(prefix)
+    rendered_at = _dates(meeting)
+    sums = []
+    for relative in kept:
+        path = Path(original_name(relative))
+        copied = archive.copy("documents", store, relative, content_address(relative), path.stem, path.suffix,
+                              rendered_at.get(relative, ""), _paper(path.name))
+        if copied is not None:  # the hash the store recorded, so `sha256sum -c` fails on a copy that differs from it
+            sums.append(f"{content_address(relative)}  {copied.path.split('/', 1)[1]}\n")
+    if sums:
+        archive.write("documents", MANIFEST, "", "".join(sums).encode("utf-8"), _now(), "SHA-256 ของเอกสารแต่ละฉบับ (sha256sum -c)")
+    named = {value for value in _strings(meeting) if value.startswith(prefix + "/")}
+    archive.problems += [f"documents: {original_name(relative)} is named by the meeting but missing from the store ({relative})"
+                         for relative in sorted(named - set(kept))]
 
 
 def _records(archive: _Folder, store: Store, meeting: dict[str, Any], directory: Directory | None) -> None:
     """The meeting shard whole, and attendance and approvals as CSV for Excel."""
-    now = datetime.now().astimezone().isoformat(timespec="seconds")
+    now = _now()
     tables = _shard_tables(store, meeting["id"])
     archive.write("records", "meeting", ".json", json.dumps(tables, ensure_ascii=False, indent=2).encode("utf-8"), now,
                   "ข้อมูลการประชุมทั้งหมดในแฟ้มข้อมูล (ตาราง วาระ คำตอบ ผู้ได้รับเชิญ ร่างเอกสาร)")
@@ -266,7 +267,7 @@ def _index(archive: _Folder, meeting: dict[str, Any]) -> None:
     """`index.csv` (UTF-8 with BOM, so Excel reads Thai) and `index.html`, both listing every file above."""
     rows = [["section", "path", "size", "sha256", "date", "description", "problem"]]
     rows += [[f.section, f.path, f.size, f.sha256, f.date, f.description, f.problem] for f in archive.files]
-    now = datetime.now().astimezone().isoformat(timespec="seconds")
+    now = _now()
     archive.write("", "index", ".csv", _csv(rows), now, "")
     start = datetime.fromisoformat(meeting["start"])
     page = _PAGE.render(
@@ -390,25 +391,27 @@ def _fit(text: str, limit: int) -> str:
     return text.rstrip("._") or "file"
 
 
-def _content_address(relative: str) -> str | None:
-    """The SHA-256 a content-addressed store path (`<folder>/<sha[:2]>/<sha>-<name>`) records, if it is one."""
-    path = Path(relative)
-    digest = path.name[:64]
-    return digest if _DIGEST.fullmatch(digest) and path.parent.name == digest[:2] else None
-
-
-def _manifest(path: Path) -> dict[str, str]:
-    """`SHA256SUMS` as name → hash; a name written twice counts as its last line."""
-    if not path.exists():
-        return {}
-    lines = (line.split("  ", 1) for line in path.read_text(encoding="utf-8").splitlines() if "  " in line)
-    return {name: digest for digest, name in lines}
-
-
 def _shard_tables(store: Store, meeting_id: str) -> dict[str, list[dict[str, Any]]]:
     """Every table of the meeting's shard (those to come too), each as a list of its documents."""
     content = json.loads(store.read_file(f"{shard(meeting_id)}.json"))
     return {table: list(documents.values()) for table, documents in content.items()}
+
+
+def _now() -> str:
+    return datetime.now().astimezone().isoformat(timespec="seconds")
+
+
+def _dates(value: Any, at: str = "") -> dict[str, str]:
+    """Every string of a nested document with the `at` of the innermost record holding it: when a paper was rendered."""
+    if isinstance(value, str):
+        return {value: at}
+    if isinstance(value, dict):
+        at = value["at"] if isinstance(value.get("at"), str) else at
+        value = list(value.values())
+    found: dict[str, str] = {}
+    for item in value if isinstance(value, list) else ():
+        found |= _dates(item, at)
+    return found
 
 
 def _strings(value: Any) -> Iterator[str]:

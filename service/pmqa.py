@@ -20,10 +20,12 @@ from pathlib import Path
 from typing import Any
 
 from .directory import Entry
+from .documents.filing import keep
 from .mail.compose import OutboundAttachment, Outgoing
 from .meetings import Office, Outcome
 from .rounds import Reply, RoundError, Use, asks_of, open_round, progress, round_settings, rounds, shard
 from .rulefiles import RuleError, read_rule_file
+from .store import original_name
 
 USE = "pmqa"
 RULE_FILE = "pmqa.yaml"
@@ -116,19 +118,18 @@ def _round(office: Office, round_id: str | None) -> dict[str, Any]:
 
 
 def compile_report(office: Office, head: dict[str, Any], now: datetime) -> Outcome:
-    """Render the report (PDF and DOCX) into the round's folder and send it to the clerk."""
+    """Render the report (PDF and DOCX), keep it with the round's papers and send it to the clerk."""
     from .documents.render import render_document  # WeasyPrint loads only when rendering
 
     context = report_context(office, head, now)
-    folder = office.store.root / shard(head["id"]) / "documents"
-    files = render_document("pmqa_report", context, folder, office.templates)
-    paths = {kind: str(getattr(files, kind).relative_to(office.store.root)) for kind in ("pdf", "docx")}
+    files = render_document("pmqa_report", context, office.templates)
+    paths = keep(office.store, f"{shard(head['id'])}/documents", "pmqa_report", pdf=files.pdf, docx=files.docx)
     updated = {**head, "reports": [*head.get("reports", []), {**paths, "at": now.isoformat()}]}
     sent = sum(1 for c in context["categories"] if c["submitted"]) + (1 if context["profile"]["submitted"] else 0)
     mail = Outgoing(template="pmqa_report", to=(office.clerk,), cause=f"pmqa-report:{head['id']}:{len(updated['reports'])}",
                     context={"round": head, "categories": context["categories"], "profile": context["profile"], "now": now},
-                    attachments=(OutboundAttachment(files.pdf.name, "application/pdf", files.pdf.read_bytes()),
-                                 OutboundAttachment(files.docx.name, "application/vnd.openxmlformats-officedocument.wordprocessingml.document", files.docx.read_bytes())))
+                    attachments=(OutboundAttachment(original_name(paths["pdf"]), "application/pdf", files.pdf),
+                                 OutboundAttachment(original_name(paths["docx"]), "application/vnd.openxmlformats-officedocument.wordprocessingml.document", files.docx)))
     return Outcome(documents=[(shard(head["id"]), "round", "round", updated)], outgoing=[mail],
                    for_clerk=f"PMQA report of {head['id']} compiled ({sent} of 8 topics in): {paths['pdf']}")
 

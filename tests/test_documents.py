@@ -28,7 +28,7 @@ from PIL import Image, ImageDraw, ImageStat
 from pypdf import PdfReader, PdfWriter
 from weasyprint import HTML
 
-from service.documents.render import render_agenda, render_invitation, render_pack
+from papers import pack_file, render_files
 from service.documents.thai import thai_digits
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -187,9 +187,8 @@ def test_agenda_pdf_has_the_thai_title_date_and_sections(tmp_path: Path, caplog:
     data = context(tmp_path)
     data["agenda"][0]["entries"][0]["text"] = "ย่อหน้าแรกของเรื่อง\n\nย่อหน้าที่สองของเรื่อง"
 
-    rendered = render_agenda(data, tmp_path, TEMPLATES)
+    rendered = render_files("agenda", data, tmp_path, TEMPLATES)
 
-    assert rendered.pdf.name == "agenda-v1.pdf" and rendered.docx.name == "agenda-v1.docx"
     text = folded(pdf_text(rendered.pdf))
     assert folded("ระเบียบวาระการประชุมผู้บริหารสถานศึกษา ครั้งที่ ๑๑/๒๕๖๙") in text
     assert folded("วันพุธที่ ๒๕ พฤศจิกายน ๒๕๖๙ เวลา ๐๙.๐๐ น.") in text
@@ -206,22 +205,14 @@ def test_agenda_pdf_has_the_thai_title_date_and_sections(tmp_path: Path, caplog:
 
 
 def test_arabic_digits_when_the_office_does_not_use_thai_digits(tmp_path: Path) -> None:
-    rendered = render_agenda(context(tmp_path, thai_digits=False), tmp_path, TEMPLATES)
+    rendered = render_files("agenda", context(tmp_path, thai_digits=False), tmp_path, TEMPLATES)
 
     text = folded(pdf_text(rendered.pdf))
     assert folded("ครั้งที่ 11/2569") in text and folded("วันพุธที่ 25 พฤศจิกายน 2569 เวลา 09.00 น.") in text
 
 
-def test_every_render_is_a_new_version(tmp_path: Path) -> None:
-    first = render_agenda(context(tmp_path), tmp_path, TEMPLATES)
-    second = render_agenda(context(tmp_path), tmp_path, TEMPLATES)
-
-    assert second.pdf.name == "agenda-v2.pdf" and second.docx.name == "agenda-v2.docx"
-    assert first.pdf.exists() and first.docx.exists()
-
-
 def test_agenda_docx_has_the_texts_in_the_thai_font(tmp_path: Path) -> None:
-    rendered = render_agenda(context(tmp_path), tmp_path, TEMPLATES)
+    rendered = render_files("agenda", context(tmp_path), tmp_path, TEMPLATES)
 
     text = docx_text(rendered.docx)
     assert "ระเบียบวาระการประชุมผู้บริหารสถานศึกษา ครั้งที่ ๑๑/๒๕๖๙" in text
@@ -237,9 +228,8 @@ def test_agenda_docx_has_the_texts_in_the_thai_font(tmp_path: Path) -> None:
 
 
 def test_invitation_letter_in_the_official_layout(tmp_path: Path) -> None:
-    rendered = render_invitation(context(tmp_path), tmp_path, TEMPLATES)
+    rendered = render_files("invitation", context(tmp_path), tmp_path, TEMPLATES)
 
-    assert rendered.pdf.name == "invitation-v1.pdf"
     text = folded(pdf_text(rendered.pdf))
     for expected in [
         "ที่ ศธ ๐๔๐๙๙/ว ๑๒๓",
@@ -274,7 +264,7 @@ def test_letter_without_number_or_emblem_leaves_the_space(tmp_path: Path) -> Non
     data["letter"]["reference"] = None
     del data["office"]["emblem"]
 
-    rendered = render_invitation(data, tmp_path, TEMPLATES)
+    rendered = render_files("invitation", data, tmp_path, TEMPLATES)
 
     text = pdf_text(rendered.pdf)
     assert re.search(r"ที่ ศธ ๐๔๐๙๙/\s", text)
@@ -299,11 +289,11 @@ def one_page_pdfs(folder: Path, count: int) -> list[tuple[str, Path]]:
 
 
 def test_pack_numbers_every_page_and_bookmarks_each_part(tmp_path: Path) -> None:
-    agenda = render_agenda(context(tmp_path, items_per_group=8), tmp_path, TEMPLATES).pdf
+    agenda = render_files("agenda", context(tmp_path, items_per_group=8), tmp_path, TEMPLATES).pdf
     agenda_pages = len(PdfReader(agenda).pages)
     attachments = one_page_pdfs(tmp_path, 3)
 
-    pack = render_pack(agenda, attachments, tmp_path / "pack.pdf", templates=TEMPLATES, thai_digits=True)
+    pack = pack_file(agenda, attachments, tmp_path / "pack.pdf", templates=TEMPLATES, thai_digits=True)
 
     reader = PdfReader(pack)
     assert agenda_pages > 1 and len(reader.pages) == agenda_pages + 3
@@ -316,8 +306,8 @@ def test_pack_numbers_every_page_and_bookmarks_each_part(tmp_path: Path) -> None
 
 
 def test_pack_with_arabic_numbers(tmp_path: Path) -> None:
-    agenda = render_agenda(context(tmp_path, thai_digits=False), tmp_path, TEMPLATES).pdf
-    pack = render_pack(agenda, one_page_pdfs(tmp_path, 1), tmp_path / "pack.pdf", templates=TEMPLATES)
+    agenda = render_files("agenda", context(tmp_path, thai_digits=False), tmp_path, TEMPLATES).pdf
+    pack = pack_file(agenda, one_page_pdfs(tmp_path, 1), tmp_path / "pack.pdf", templates=TEMPLATES)
 
     last = len(PdfReader(pack).pages)
     assert bottom_line(pdf_text(pack, last)) == f"-{last}-"
@@ -327,11 +317,11 @@ def test_forty_items_and_a_forty_attachment_pack_render_in_seconds(tmp_path: Pat
     """Timing of the largest meeting we expect; printed for the record (pytest -s)."""
     data = context(tmp_path, items_per_group=10)
     started = time.perf_counter()
-    agenda = render_agenda(data, tmp_path, TEMPLATES).pdf
+    agenda = render_files("agenda", data, tmp_path, TEMPLATES).pdf
     rendered = time.perf_counter()
     attachments = one_page_pdfs(tmp_path, 40)
     prepared = time.perf_counter()
-    pack = render_pack(agenda, attachments, tmp_path / "pack.pdf", templates=TEMPLATES, thai_digits=True)
+    pack = pack_file(agenda, attachments, tmp_path / "pack.pdf", templates=TEMPLATES, thai_digits=True)
     packed = time.perf_counter()
 
     pages = len(PdfReader(pack).pages)

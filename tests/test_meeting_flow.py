@@ -27,6 +27,7 @@ from service.commands import apply
 from service.daemon import build
 from service.meetings.clerk import HANDLERS
 from service.meetings.meeting import load as load_meeting, shard
+from service.store import original_name
 
 BANGKOK = ZoneInfo("Asia/Bangkok")
 START = datetime(2026, 12, 16, 9, tzinfo=BANGKOK)
@@ -87,8 +88,10 @@ def test_call_intake_reminders_assembly_and_the_approval_chain(office):
     assert sorted(papers) == ["agenda-v1.pdf", "invitation-v1.pdf"]
     agenda_text = "".join(page.extract_text() for page in PdfReader(io.BytesIO(papers["agenda-v1.pdf"])).pages)
     assert "แผนปฏิบัติการ" in agenda_text and "๕.๑.๑" in agenda_text, "the item, numbered in Thai digits"
-    assert (settings.store / "meetings" / "sa2569-11" / "documents" / "agenda-v1.docx").exists()
-    assert (settings.store / draft["papers"]["pack_pdf"]).exists()
+    store = build(settings, clock=clock, exclusive=False).office.store  # the papers are kept in the store, on PostgreSQL too
+    assert original_name(draft["papers"]["agenda_docx"]) == "agenda-v1.docx" and store.read_file(draft["papers"]["agenda_docx"]).startswith(b"PK")
+    assert original_name(draft["papers"]["pack_pdf"]) == "pack-v1.pdf" and store.read_file(draft["papers"]["pack_pdf"]).startswith(b"%PDF")
+    store.close()
     assert draft["papers"]["not_in_pack"][0].startswith("แผน.pdf:"), "an attachment that is no PDF is named, not packed"
 
     # Someone else answering through the director's key does not count.

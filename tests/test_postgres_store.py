@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import io
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -26,9 +27,10 @@ from service.cli import main
 from service.commands import SPOOL
 from service.config import ConfigError, DEFAULT_CONFIG, load
 from service.demo import run_demo
+from service.documents.filing import keep
 from service.mail.outbox import SENT_LOG
 from service.meetings.meeting import all_meetings, shard
-from service.store import Store, StoreError, StoreLocked, open_store
+from service.store import Store, StoreError, StoreLocked, content_address, open_store, original_name
 from service.store.postgres import PostgresStore
 from service.store.transfer import inventory, verify
 
@@ -139,9 +141,38 @@ def test_files_are_content_addressed_and_read_back(make_store):
     digest = hashlib.sha256(b"%PDF-1.4 ...").hexdigest()
     assert first == f"files/{digest[:2]}/{digest}-งบประมาณ_ไตรมาส_1.pdf"
     assert store.read_file(first) == b"%PDF-1.4 ..."
-    assert (store.root / first).read_bytes() == b"%PDF-1.4 ..."  # papers open attachments by path
+    store.put_file("files/below", b"elsewhere", "x.pdf")
+    assert store.files("files") == [first] and store.files("fil") == [] and store.files("f_les") == []
+    with store.transaction() as tx:  # PostgreSQL writes the files with the transaction that names them
+        tx.put("meetings/m1/meeting", "meeting", "meeting", {"file": first})
+    assert store.files("files") == [first] and store.read_file(first) == b"%PDF-1.4 ..."
     with pytest.raises(OSError):
         store.read_file(f"files/00/{'0' * 64}-gone.pdf")
+
+
+def test_every_rendering_of_a_paper_is_a_new_version_that_every_machine_reads(make_store, tmp_path):
+    """Papers are store files, not files of the machine that rendered them: another instance taking the office over has them."""
+    store = make_store()
+    folder = "meetings/m1/documents"
+    first = keep(store, folder, "agenda", pdf=b"%PDF one", docx=b"PK one")
+    second = keep(store, folder, "agenda", pdf=b"%PDF two", docx=b"PK two")
+    letter = keep(store, folder, "invitation", pdf=b"%PDF one")  # the same bytes as another paper: still its own file
+    assert [original_name(first["pdf"]), original_name(first["docx"]), original_name(second["pdf"])] == \
+        ["agenda-v1.pdf", "agenda-v1.docx", "agenda-v2.pdf"]
+    assert original_name(letter["pdf"]) == "invitation-v1.pdf" and content_address(letter["pdf"]) == content_address(first["pdf"])
+    with store.transaction() as tx:
+        tx.put("meetings/m1/meeting", "meeting", "meeting", {"papers": [first, second, letter]})
+    store.close()
+    if isinstance(store, PostgresStore):  # another machine: its own, empty folder
+        shutil.rmtree(store.root)
+        other = PostgresStore(tmp_path / "machine-2", store._conninfo, OFFICE).open()
+    else:
+        other = Store(store.root).open()
+    try:
+        assert other.read_file(second["docx"]) == b"PK two"
+        assert original_name(keep(other, folder, "agenda", pdf=b"%PDF three")["pdf"]) == "agenda-v3.pdf"
+    finally:
+        other.close()
 
 
 def test_what_json_holds_and_jsonb_cannot_reads_back_as_it_was(make_store):
@@ -254,6 +285,12 @@ def test_offices_in_one_database_never_see_each_others_documents_or_files(databa
     with pytest.raises(FileNotFoundError):
         b.read_file(only_a)
     assert b.file_paths() == []
+    paper = keep(a, "meetings/m1/documents", "agenda", pdf=b"%PDF A's agenda")["pdf"]
+    with a.transaction() as tx:
+        tx.put("meetings/m1/meeting", "meeting", "meeting", {"office": "A", "papers": [paper]})
+    assert b.files("meetings/m1/documents") == [] and original_name(keep(b, "meetings/m1/documents", "agenda", pdf=b"x")["pdf"]) == "agenda-v1.pdf"
+    with pytest.raises(FileNotFoundError):
+        b.read_file(paper)
     a.append_line("outbox-sent.log", "sent by A")
     assert b.read_lines("outbox-sent.log") == []
     b.clear_lines("outbox-sent.log")

@@ -19,7 +19,7 @@ from docx import Document
 from pypdf import PdfReader
 from pythainlp.util import bahttext
 
-from service.documents.render import render_document
+from papers import render_files
 from service.meetings.costs import expected_attendees, load_costs, rate_on, summarise_costs
 from service.rulefiles import RuleError, read_rule_file
 
@@ -84,9 +84,8 @@ def docx_text(path: Path) -> str:
 
 @needs_poppler
 def test_signin_sheet_lists_people_with_the_delegate_and_the_excused(tmp_path: Path) -> None:
-    rendered = render_document("signin", context(), tmp_path, TEMPLATES)
+    rendered = render_files("signin", context(), tmp_path, TEMPLATES)
 
-    assert rendered.pdf.name == "signin-v1.pdf"
     text = text_of(rendered.pdf)
     assert folded("บัญชีลงชื่อผู้เข้าร่วมประชุม") in text
     assert folded("การประชุมผู้บริหารสถานศึกษา ครั้งที่ ๑๑/๒๕๖๙") in text
@@ -105,17 +104,16 @@ def test_signin_sheet_lists_people_with_the_delegate_and_the_excused(tmp_path: P
 
 
 def test_signin_sheet_can_leave_out_who_declined(tmp_path: Path) -> None:
-    rendered = render_document("signin", context(list_declined=False), tmp_path, TEMPLATES)
+    rendered = render_files("signin", context(list_declined=False), tmp_path, TEMPLATES)
 
     text = text_of(rendered.pdf)
     assert folded("นายอนุชา ทองดี") not in text and folded("ติดราชการ") not in text
     assert folded("นางกาญจนา บุญมี") in text
-    assert render_document("signin", context(), tmp_path, TEMPLATES).pdf.name == "signin-v2.pdf"
 
 
 @needs_poppler
 def test_name_tags_are_for_those_expected_with_the_delegates_name(tmp_path: Path) -> None:
-    rendered = render_document("name_tags", context(), tmp_path, TEMPLATES)
+    rendered = render_files("name_tags", context(), tmp_path, TEMPLATES)
 
     text = text_of(rendered.pdf)
     assert folded("นายธนากร แก้วมา") in text and folded("นางประไพ ศรีสุข") not in text
@@ -129,7 +127,7 @@ def test_name_tags_are_for_those_expected_with_the_delegates_name(tmp_path: Path
 @needs_poppler
 def test_catering_sheet_counts_heads_and_totals_in_figures_and_words(tmp_path: Path) -> None:
     data = context()
-    rendered = render_document("catering", data, tmp_path, TEMPLATES)
+    rendered = render_files("catering", data, tmp_path, TEMPLATES)
 
     # 2 accepted + 1 delegate + 1 tentative (counted) + 1 accepted school = 5 people;
     # 9.00–15.30 spans lunch: 2 snacks × 35 and 1 lunch × 120 each = 5 × 190 = 950 baht.
@@ -150,14 +148,14 @@ def test_amounts_have_thousands_separators(tmp_path: Path) -> None:
     data["costs"] = summarise_costs(load_costs(COSTS), "school_administrators", data["meeting"]["start"],
                                     data["meeting"]["end"], 40)
 
-    text = text_of(render_document("catering", data, tmp_path, TEMPLATES).pdf)
+    text = text_of(render_files("catering", data, tmp_path, TEMPLATES).pdf)
 
     assert "7,600.00" in text and folded("เจ็ดพันหกร้อยบาทถ้วน") in text
 
 
 @needs_poppler
 def test_allowance_list_pays_committee_members_per_role(tmp_path: Path) -> None:
-    rendered = render_document("allowances", context("personnel_subcommittee"), tmp_path, TEMPLATES)
+    rendered = render_files("allowances", context("personnel_subcommittee"), tmp_path, TEMPLATES)
 
     text = text_of(rendered.pdf)
     assert folded("บัญชีรายชื่อผู้มีสิทธิ์รับเบี้ยประชุม / ค่าพาหนะ") in text
@@ -169,7 +167,7 @@ def test_allowance_list_pays_committee_members_per_role(tmp_path: Path) -> None:
 
 
 def test_allowance_list_says_so_when_the_kind_pays_none(tmp_path: Path) -> None:
-    text = text_of(render_document("allowances", context("internal_staff"), tmp_path, TEMPLATES).pdf)
+    text = text_of(render_files("allowances", context("internal_staff"), tmp_path, TEMPLATES).pdf)
 
     assert folded("ไม่มีการเบิกจ่ายเบี้ยประชุม") in text and folded("ค่าพาหนะ") not in text
 

@@ -48,6 +48,7 @@ from ..meetings.approvals import drafts_of
 from ..meetings.invitations import attendance_table
 from ..meetings.meeting import load as load_meeting
 from ..pipeline import Handled
+from ..store import original_name
 
 HERE = Path(__file__).parent
 MESSAGES = HERE / "messages"
@@ -147,8 +148,9 @@ def a_meeting(settings: Settings, console: Console) -> str:
     console.print(table)
     draft = _meeting(settings, meeting_id)["drafts"][-1]
     console.print(f"Draft {draft['version']} of the agenda: {draft['status']} by " + ", ".join(a["by"] + (" (on paper)" if a["on_paper"] else "") for a in draft["answers"]))
-    papers = ", ".join(Path(path).name for key, path in draft["papers"].items() if key != "not_in_pack")
-    console.print(f"Its papers ({papers}) are in {settings.store / 'meetings' / meeting_id / 'documents'}")
+    papers = ", ".join(original_name(path) for key, path in draft["papers"].items() if key != "not_in_pack")
+    console.print(f"Its papers ({papers}) are kept in the store under {settings.store / 'meetings' / meeting_id / 'documents'}, "
+                  "and in the meeting's archive under their names")
     service = build(settings, exclusive=False)
     console.print(attendance_table(service.office, _meeting(settings, meeting_id)))
     meeting = _meeting(settings, meeting_id)

@@ -25,6 +25,7 @@ from ..mail.maildir import deliver
 from ..meetings.clerk import HANDLERS
 from ..pmqa import status_rows
 from ..rounds import STATES, asks_of, rounds
+from ..store import original_name
 from . import HERE, SimulatedClock, _describe, _reply
 
 
@@ -95,5 +96,6 @@ def _show(settings: Settings, console: Console, now: datetime) -> None:
             for row in status_rows(office, head, now.date()):
                 console.print(f"  {row['title']}: {STATES[row['state']]} ({row['champion']}, {row['evidence']} evidence)")
             for report in head.get("reports", [])[-1:]:
-                console.print(f"  report: {settings.store / report['pdf']} and .docx")
+                console.print(f"  report: {original_name(report['pdf'])} and {original_name(report['docx'])}, sent to the clerk "
+                              f"(kept in the store: {settings.store / report['pdf']})")
     office.store.close()

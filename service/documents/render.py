@@ -4,21 +4,16 @@ Each document is one jinja2 HTML template in `templates/documents/`: WeasyPrint
 lays it out as PDF, and the same HTML is turned into a DOCX paragraph by
 paragraph, with formats from the same stylesheet (`document.css`), so an office
 changes wording and layout in one place and both files always say the same.
-Every call writes a new version (`agenda-v1.pdf`, `agenda-v2.pdf`, …): drafts
-that were sent for approval stay on file as they were sent.
 
 The meeting pack (`render_pack`) is the agenda followed by each item's PDF
 attachment, every page numbered and each part bookmarked.
 
-Each file written is noted with its SHA-256 in the folder's `SHA256SUMS`
-(`sha256sum -c` reads it), so a later copy, such as a meeting's archive, can
-prove it holds the papers exactly as they were rendered.
+Rendering gives bytes; keeping them, each call a new version, is the store's
+(`documents.filing`), so that every machine running the office has them.
 """
 
 from __future__ import annotations
 
-import hashlib
-import os
 import re
 from dataclasses import dataclass
 from io import BytesIO
@@ -43,91 +38,39 @@ from .environment import environment
 
 @dataclass(frozen=True)
 class Rendered:
-    pdf: Path
-    docx: Path
+    """One document, both ways."""
+
+    pdf: bytes
+    docx: bytes
 
 
-def render_agenda(context: dict, folder: Path, templates: Path) -> Rendered:
-    """ระเบียบวาระการประชุม, as `agenda-vN.pdf` and `agenda-vN.docx` in `folder`."""
-    return _render("agenda", context, folder, templates)
+def render_document(name: str, context: dict, templates: Path) -> Rendered:
+    """The template `documents/<name>.html.j2` (ระเบียบวาระ, หนังสือเชิญ, minutes, sign-in sheet …) as PDF and DOCX."""
+    markup = environment(templates).get_template(f"documents/{name}.html.j2").render(context)
+    base = templates / "documents"
+    pdf = HTML(string=markup, base_url=str(base) + "/").write_pdf()
+    docx = BytesIO()
+    _Docx(_stylesheet(base / "document.css"), base).build(markup).save(docx)
+    return Rendered(pdf=pdf, docx=docx.getvalue())
 
 
-def render_invitation(context: dict, folder: Path, templates: Path) -> Rendered:
-    """หนังสือเชิญประชุม, as `invitation-vN.pdf` and `invitation-vN.docx` in `folder`."""
-    return _render("invitation", context, folder, templates)
-
-
-def render_document(name: str, context: dict, folder: Path, templates: Path) -> Rendered:
-    """Any document template `documents/<name>.html.j2`, as `name-vN.pdf` and `name-vN.docx`.
-
-    The preparation papers (sign-in sheet, name tags, catering, allowances) need no
-    more than their template, so they share this one entry rather than one function each.
-    """
-    return _render(name, context, folder, templates)
-
-
-def render_pack(
-    agenda_pdf: Path,
-    attachments: list[tuple[str, Path]],
-    output: Path,
-    *,
-    templates: Path,
-    thai_digits: bool = False,
-) -> Path:
+def render_pack(agenda_pdf: bytes, attachments: list[tuple[str, bytes]], *, templates: Path, thai_digits: bool = False) -> bytes:
     """The agenda, then each (bookmark title, PDF) attachment in order, pages numbered.
 
     The numbers run through the whole pack ("- ๓ -" with Thai digits), so people at
     the meeting can say which page they mean. The agenda's bookmark is its PDF title.
     """
     writer = PdfWriter()
-    agenda = PdfReader(agenda_pdf)
+    agenda = PdfReader(BytesIO(agenda_pdf))
     writer.append(agenda, outline_item=agenda.metadata.title if agenda.metadata else None, import_outline=False)
-    for title, path in attachments:
-        writer.append(path, outline_item=title, import_outline=False)
+    for title, data in attachments:
+        writer.append(BytesIO(data), outline_item=title, import_outline=False)
     stamps = PdfReader(BytesIO(_page_number_stamps(len(writer.pages), templates, thai_digits))).pages
     for page, stamp in zip(writer.pages, stamps):
         _stamp_bottom_centre(page, stamp)
-    output.parent.mkdir(parents=True, exist_ok=True)
-    with output.open("wb") as file:
-        writer.write(file)
-    _record_hash(output)
-    return output
-
-
-def _render(name: str, context: dict, folder: Path, templates: Path) -> Rendered:
-    """Both files of one document, under the next free version number."""
-    markup = environment(templates).get_template(f"documents/{name}.html.j2").render(context)
-    base = templates / "documents"
-    folder.mkdir(parents=True, exist_ok=True)
-    pdf, docx = _next_version(folder, name)
-    # "x" mode: a version once written is never overwritten, even by a concurrent render.
-    with pdf.open("xb") as file:
-        HTML(string=markup, base_url=str(base) + "/").write_pdf(file)
-    with docx.open("xb") as file:
-        _Docx(_stylesheet(base / "document.css"), base).build(markup).save(file)
-    _record_hash(pdf)
-    _record_hash(docx)
-    return Rendered(pdf=pdf, docx=docx)
-
-
-MANIFEST = "SHA256SUMS"
-
-
-def _record_hash(path: Path) -> None:
-    """Append `<sha256>  <name>` to the folder's manifest, durably: the hash stands for the file as written."""
-    line = f"{hashlib.sha256(path.read_bytes()).hexdigest()}  {path.name}\n"
-    with (path.parent / MANIFEST).open("a", encoding="utf-8") as manifest:
-        manifest.write(line)
-        manifest.flush()
-        os.fsync(manifest.fileno())
-
-
-def _next_version(folder: Path, name: str) -> tuple[Path, Path]:
-    """`name-vN.pdf` and `name-vN.docx`, N one more than any version already in `folder`."""
-    pattern = re.compile(rf"{re.escape(name)}-v(\d+)\.(?:pdf|docx)")
-    taken = [int(match[1]) for path in folder.iterdir() if (match := pattern.fullmatch(path.name))]
-    version = max(taken, default=0) + 1
-    return folder / f"{name}-v{version}.pdf", folder / f"{name}-v{version}.docx"
+    output = BytesIO()
+    writer.write(output)
+    return output.getvalue()
 
 
 def _page_number_stamps(count: int, templates: Path, thai_digits: bool) -> bytes:

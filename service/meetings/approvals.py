@@ -19,6 +19,7 @@ from typing import Any
 from ..directory import Directory, Entry
 from ..mail.compose import OutboundAttachment, Outgoing
 from ..reply_keys import ReplyKey, safe_id
+from ..store import original_name
 from . import Office, Outcome
 from .meeting import shard
 
@@ -81,7 +82,7 @@ def request_approval(office: Office, meeting: dict[str, Any], approver: Entry, p
         context={"approver": approver.name, "meeting": meeting, "draft": draft, "paper": paper, "paper_title": draft.get("title", ""),
                  "start": datetime.fromisoformat(meeting["start"]), "clerk": office.clerk},
         attachments=tuple(
-            OutboundAttachment(path.rsplit("/", 1)[-1], "application/pdf", office.store.read_file(path)) for path in pdfs
+            OutboundAttachment(original_name(path), "application/pdf", office.store.read_file(path)) for path in pdfs
         ),
     )
 

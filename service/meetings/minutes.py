@@ -19,6 +19,7 @@ from typing import Any
 
 from ..mail.compose import OutboundAttachment, Outgoing
 from ..reply_keys import ReplyKey, safe_id
+from ..store import original_name
 from ..understand import Verdict
 from ..understand.notes import Notes, read_notes
 from . import Office, Outcome
@@ -261,9 +262,10 @@ def circulate(office: Office, meeting: dict[str, Any], kind: Kind, now: datetime
     actions = new_actions(office, meeting, record, now)
     outcome.documents += [(FOLLOWUPS, "actions", a["id"], a) for a in actions]
     with_form: tuple[OutboundAttachment, ...] = (pdf,)
+    action_form: dict[str, str] = {}
     if actions:
-        form = render_paper(office, meeting, "followups", {"group_name": "", "actions": follow_up_form(office, actions, now.date()), "as_of": now.date()})
-        with_form = (pdf, OutboundAttachment("แบบฟอร์มติดตามงาน.pdf", "application/pdf", office.store.read_file(form["followups_pdf"])))
+        action_form = render_paper(office, meeting, "followups", {"group_name": "", "actions": follow_up_form(office, actions, now.date()), "as_of": now.date()})
+        with_form = (pdf, OutboundAttachment("แบบฟอร์มติดตามงาน.pdf", "application/pdf", office.store.read_file(action_form["followups_pdf"])))
     for group in office.directory.of_kind("group"):
         mine = [a for a in actions if a["group"] == group.id]
         outcome.outgoing.append(Outgoing(
@@ -272,7 +274,7 @@ def circulate(office: Office, meeting: dict[str, Any], kind: Kind, now: datetime
             context={**context, "group_name": group.name, "actions": [{**a, "due": date.fromisoformat(a["due"]) if a["due"] else None} for a in mine]},
             attachments=with_form if mine else (pdf,),
         ))
-    meeting = {**meeting, "circulated": {"at": now.isoformat(), "window_ends": window_ends.isoformat()}}
+    meeting = {**meeting, "circulated": {"at": now.isoformat(), "window_ends": window_ends.isoformat(), "forms": {**form, **action_form}}}
     meeting, requests = draft_orders(office, meeting, record, kind, now)
     outcome.documents[0] = (shard(meeting["id"]), "meeting", "meeting", meeting)
     outcome.outgoing += requests
@@ -341,7 +343,7 @@ def close_objections(office: Office, meeting: dict[str, Any], now: datetime) -> 
         template="objections_compiled", to=director.emails[:1], cause=f"objections:{meeting['id']}",
         reply_key=ReplyKey("decide", safe_id(meeting["id"]), safe_id(director.id)).token(office.reply_key_secret),
         context={"meeting": updated, "start": datetime.fromisoformat(meeting["start"]), "director": director.name, "objections": listed},
-        attachments=(OutboundAttachment(papers["objections_pdf"].rsplit("/", 1)[-1], "application/pdf", office.store.read_file(papers["objections_pdf"])),),
+        attachments=(OutboundAttachment(original_name(papers["objections_pdf"]), "application/pdf", office.store.read_file(papers["objections_pdf"])),),
     ))
     return outcome
 

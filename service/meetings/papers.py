@@ -3,19 +3,21 @@
 The meeting logic decides what the papers say (the assembled agenda, who
 signs, to whom); the words of the letter are a template
 (`templates/documents/invitation_letter.yaml.j2`) and the layout is the
-documents' templates. Every draft's papers are kept, as `agenda-vN` and
-`invitation-vN` in `store/meetings/<id>/documents/`.
+documents' templates. Every draft's papers are kept in the store, as
+`agenda-vN`, `invitation-vN` and `pack-vN` in the meeting's documents folder
+(`documents.filing`).
 """
 
 from __future__ import annotations
 
 from datetime import datetime
-from pathlib import Path
+from io import BytesIO
 from typing import Any
 
 import yaml
 
 from ..documents.environment import environment
+from ..documents.filing import keep
 from . import Office
 from .approvals import AGENDA, drafts_of, with_drafts
 
@@ -29,29 +31,34 @@ def with_new_draft(office: Office, meeting: dict[str, Any], agenda: list[dict[st
 
 
 def render_papers(office: Office, meeting: dict[str, Any], agenda: list[dict[str, Any]], items: list[dict[str, Any]], now: datetime) -> dict[str, Any]:
-    """Render the agenda, the invitation letter and the agenda pack; return their paths relative to the store."""
+    """Render the agenda, the invitation letter and the agenda pack and keep them; their paths in the store."""
     # Imported here: WeasyPrint takes half a second to load, and a restarted daemon should be back at once.
-    from ..documents.render import render_agenda, render_invitation, render_pack
+    from ..documents.render import render_document, render_pack
 
     context = papers_context(office, meeting, agenda, now)
-    folder = office.store.root / "meetings" / meeting["id"] / "documents"
-    agenda_files = render_agenda(context, folder, office.templates)
-    letter_files = render_invitation(context, folder, office.templates)
+    agenda_files = render_document("agenda", context, office.templates)
+    letter_files = render_document("invitation", context, office.templates)
     attachments, unreadable = pack_attachments(office, agenda, items)
-    pack = render_pack(agenda_files.pdf, attachments, agenda_files.pdf.with_name(agenda_files.pdf.name.replace("agenda", "pack")),
-                       templates=office.templates, thai_digits=office.details.thai_digits)
-    root = office.store.root
+    pack = render_pack(agenda_files.pdf, attachments, templates=office.templates, thai_digits=office.details.thai_digits)
+    folder = documents_folder(meeting)
+    agenda_paths = keep(office.store, folder, "agenda", pdf=agenda_files.pdf, docx=agenda_files.docx)
+    letter_paths = keep(office.store, folder, "invitation", pdf=letter_files.pdf, docx=letter_files.docx)
     return {
-        "agenda_pdf": str(agenda_files.pdf.relative_to(root)),
-        "agenda_docx": str(agenda_files.docx.relative_to(root)),
-        "invitation_pdf": str(letter_files.pdf.relative_to(root)),
-        "invitation_docx": str(letter_files.docx.relative_to(root)),
-        "pack_pdf": str(pack.relative_to(root)),
+        "agenda_pdf": agenda_paths["pdf"],
+        "agenda_docx": agenda_paths["docx"],
+        "invitation_pdf": letter_paths["pdf"],
+        "invitation_docx": letter_paths["docx"],
+        "pack_pdf": keep(office.store, folder, "pack", pdf=pack)["pdf"],
         "not_in_pack": unreadable,
     }
 
 
-def pack_attachments(office: Office, agenda: list[dict[str, Any]], items: list[dict[str, Any]]) -> tuple[list[tuple[str, Path]], list[str]]:
+def documents_folder(meeting: dict[str, Any]) -> str:
+    """Where the store keeps the meeting's rendered papers."""
+    return f"meetings/{meeting['id']}/documents"
+
+
+def pack_attachments(office: Office, agenda: list[dict[str, Any]], items: list[dict[str, Any]]) -> tuple[list[tuple[str, bytes]], list[str]]:
     """The items' PDF attachments in agenda order, each titled with its item number; and those that are no readable PDF."""
     from pypdf import PdfReader
     from pypdf.errors import PdfReadError
@@ -60,17 +67,17 @@ def pack_attachments(office: Office, agenda: list[dict[str, Any]], items: list[d
     found, unreadable = [], []
     for entry in _items_in_order(agenda):
         if entry.get("pdf"):  # the previous meeting's minutes, to be endorsed
-            found.append((f"{entry['number']} {entry['title']}", office.store.root / entry["pdf"]))
+            found.append((f"{entry['number']} {entry['title']}", office.store.read_file(entry["pdf"])))
         for attachment in by_id.get(entry.get("item"), {}).get("attachments", []):
-            path = office.store.root / attachment["file"]
             if not attachment["name"].lower().endswith(".pdf"):
                 continue
             try:
-                PdfReader(path).pages[0]
+                data = office.store.read_file(attachment["file"])
+                PdfReader(BytesIO(data)).pages[0]
             except (PdfReadError, OSError, IndexError, ValueError) as error:
                 unreadable.append(f"{attachment['name']}: {error}")
                 continue
-            found.append((f"{entry['number']} {attachment['name']}", path))
+            found.append((f"{entry['number']} {attachment['name']}", data))
     return found, unreadable
 
 
@@ -121,16 +128,16 @@ def _addressees(office: Office, meeting: dict[str, Any]) -> str:
 
 
 def render_paper(office: Office, meeting: dict[str, Any], name: str, context: dict[str, Any]) -> dict[str, str]:
-    """Render any document template into the meeting's folder; its `<name>_pdf` and `<name>_docx` paths, relative to the store.
+    """Render any document template and keep it with the meeting's papers; its `<name>_pdf` and `<name>_docx` paths in the store.
 
     The context adds to what every paper gets (the office, the meeting with its chair and secretary).
     """
     from ..documents.render import render_document  # WeasyPrint loads only when rendering
 
     full = {**papers_context(office, meeting, [], datetime.fromisoformat(meeting["start"])), **context}
-    files = render_document(name, full, office.store.root / "meetings" / meeting["id"] / "documents", office.templates)
-    root = office.store.root
-    return {f"{name}_pdf": str(files.pdf.relative_to(root)), f"{name}_docx": str(files.docx.relative_to(root))}
+    files = render_document(name, full, office.templates)
+    paths = keep(office.store, documents_folder(meeting), name, pdf=files.pdf, docx=files.docx)
+    return {f"{name}_{extension}": path for extension, path in paths.items()}
 
 
 def new_draft(office: Office, meeting: dict[str, Any], paper: str, template: str, context: dict[str, Any], now: datetime) -> dict[str, Any]:

@@ -10,10 +10,13 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from ..documents.filing import keep
 from ..mail.compose import OutboundAttachment, Outgoing
+from ..store import original_name
 from . import Office, Outcome
 from .costs import expected_attendees, load_costs, summarise_costs
 from .meeting import shard
+from .papers import documents_folder
 
 PAPERS = ("signin", "name_tags", "catering", "allowances")
 
@@ -34,10 +37,10 @@ def prepare(office: Office, meeting: dict[str, Any], now: datetime) -> Outcome:
         "people": people, "costs": costs, "thai": office.details.thai_digits,
         "list_declined": True, "count_tentative": True,
     }
-    folder = office.store.root / "meetings" / meeting["id"] / "documents"
-    rendered = {name: render_document(name, context, folder, office.templates) for name in PAPERS}
-    papers = {f"{name}_{kind}": str(getattr(files, kind).relative_to(office.store.root)) for name, files in rendered.items() for kind in ("pdf", "docx")}
-    updated = {**meeting, "preparation": papers}
+    rendered = {name: render_document(name, context, office.templates) for name in PAPERS}
+    papers = {f"{name}_{extension}": path for name, files in rendered.items()
+              for extension, path in keep(office.store, documents_folder(meeting), name, pdf=files.pdf, docx=files.docx).items()}
+    updated = {**meeting, "preparation": {**papers, "at": now.isoformat()}}
     return Outcome(
         documents=[(shard(meeting["id"]), "meeting", "meeting", updated)],
         outgoing=[Outgoing(
@@ -45,7 +48,8 @@ def prepare(office: Office, meeting: dict[str, Any], now: datetime) -> Outcome:
             to=(office.clerk,),
             cause=f"preparation:{meeting['id']}:{meeting.get('sequence', 0)}",
             context={"meeting": meeting, "start": start, "people": people, "costs": costs},
-            attachments=tuple(OutboundAttachment(files.pdf.name, "application/pdf", files.pdf.read_bytes()) for files in rendered.values()),
+            attachments=tuple(OutboundAttachment(original_name(papers[f"{name}_pdf"]), "application/pdf", files.pdf)
+                              for name, files in rendered.items()),
         )],
     )
 

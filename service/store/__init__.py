@@ -39,6 +39,8 @@ if TYPE_CHECKING:  # psycopg is needed only where PostgreSQL is configured
 JOURNAL = "journal.json"
 LOCK = "secretary.lock"
 _SHARD_NAME = re.compile(r"^[a-z0-9_-]+(/[a-z0-9_.-]+)*$")
+#: `folder/ab/ab12…(64 hex)-name`: the paths `put_file` returns (digest's first two, its rest, the name).
+CONTENT_ADDRESSED = re.compile(r"^.+/([0-9a-f]{2})/\1([0-9a-f]{62})(?:-([^/]+))?$")
 
 
 class StoreError(Exception):
@@ -206,9 +208,7 @@ class Store:
         Writing the same content twice writes one file, so a crash and a retry
         cost nothing.
         """
-        digest = hashlib.sha256(data).hexdigest()
-        safe = re.sub(r"[^\w.\-]+", "_", name, flags=re.UNICODE).strip("._")[:80]
-        relative = f"{folder}/{digest[:2]}/{digest}{'-' + safe if safe else ''}"
+        relative = content_path(folder, data, name)
         path = self.root / relative
         if not path.exists():
             try:
@@ -216,6 +216,12 @@ class Store:
             except OSError as error:
                 raise StoreError(f"cannot write {path}: {error}") from error
         return relative
+
+    def files(self, folder: str) -> list[str]:
+        """The paths of the files `put_file` kept in `folder` (not below it), sorted."""
+        base = self.root / folder
+        found = (path.relative_to(self.root).as_posix() for path in base.glob("??/*")) if base.is_dir() else ()
+        return sorted(relative for relative in found if content_address(relative))
 
     def read_file(self, relative: str) -> bytes:
         return (self.root / relative).read_bytes()
@@ -324,6 +330,25 @@ class Store:
         except OSError:
             pass
         self._lock_file = descriptor
+
+
+def content_path(folder: str, data: bytes, name: str = "") -> str:
+    """Where `put_file` keeps bytes: `<folder>/<sha[:2]>/<sha>-<name>`, the same in every kind of store."""
+    digest = hashlib.sha256(data).hexdigest()
+    safe = re.sub(r"[^\w.\-]+", "_", name, flags=re.UNICODE).strip("._")[:80]
+    return f"{folder}/{digest[:2]}/{digest}{'-' + safe if safe else ''}"
+
+
+def content_address(relative: str) -> str | None:
+    """The SHA-256 a path `put_file` returned records (its bytes must have it); None for any other path."""
+    match = CONTENT_ADDRESSED.match(relative)
+    return match[1] + match[2] if match else None
+
+
+def original_name(relative: str) -> str:
+    """The readable name a `put_file` path carries (`agenda-v2.pdf`), or the last part of any other path."""
+    match = CONTENT_ADDRESSED.match(relative)
+    return match[3] if match and match[3] else relative.rsplit("/", 1)[-1]
 
 
 def _check_shard(name: str) -> None:

@@ -5,10 +5,10 @@ as written (read back as it was, key order included) with its JSONB twin
 beside it for SQL and its indexes; a transaction
 is one PostgreSQL transaction, so the outbox and the state change it belongs
 to are written together or not at all. What `put_file` keeps (raw mail,
-attachments) is content-addressed in the database under the same relative
-path the TinyDB store returns, and mirrored into the store's folder, where
-the service also renders its papers and keeps its logs, as it does with
-TinyDB. The append-only logs (the outbox's sends) are rows, each committed
+attachments, the rendered papers) is content-addressed in the database
+under the same relative path the TinyDB store returns, so every instance
+that may run the office reads the same files: nothing of an office is kept
+only on one machine. The append-only logs (the outbox's sends) are rows, each committed
 the moment it is written, so an instance that takes an office over after
 another died knows every send the dead one made; the spools (the clerk's
 commands) are rows too, so a command given on any machine reaches the
@@ -27,7 +27,6 @@ import errno
 import hashlib
 import json
 import os
-import re
 import socket
 from contextlib import contextmanager
 from pathlib import Path
@@ -35,14 +34,12 @@ from typing import Any, Callable, Iterator
 
 import psycopg
 
-from . import _SHARD_NAME, Store, StoreError, StoreLocked, Transaction, _check_shard, doc_id
-from .storage import to_json, write_atomically
+from . import _SHARD_NAME, StoreError, StoreLocked, Transaction, _check_shard, content_address, content_path, doc_id
+from .storage import to_json
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 #: Held (per transaction) while the schema is brought up to date, so two daemons starting together never both migrate.
 MIGRATION_LOCK = doc_id("secretary schema migrations")
-#: `folder/ab/ab12…(64 hex)-name`: the paths `put_file` returns.
-CONTENT_ADDRESSED = re.compile(r"^.+/([0-9a-f]{2})/\1[0-9a-f]{62}(-[^/]+)?$")
 
 _UPSERT = """
     INSERT INTO documents (office, shard, table_name, key, body) VALUES (%s, %s, %s, %s, %s)
@@ -72,14 +69,23 @@ _HOLDER = """
 """
 
 
+def session_name() -> str:
+    """What this process's sessions are called on the server (application_name): how `_HOLDER` names a lock's holder."""
+    return f"secretary pid {os.getpid()} on {socket.gethostname()}"[:63]
+
+
+def lock_key(office: str) -> int:
+    """The key of an office's advisory lock, the one its daemon holds."""
+    return doc_id(f"office {office}")
+
+
 class PostgresStore:
-    """An office's store in a PostgreSQL database, with a local folder for what the service renders there."""
+    """An office's store in a PostgreSQL database (its folder holds only what is of one machine: exports, a mailbox's sync state)."""
 
     def __init__(self, root: Path, conninfo: str, office: str) -> None:
         self.root = Path(root)
         self.office = office
         self._conninfo = conninfo
-        self._folder = Store(self.root)  # never opened: only its file layout is used, for the mirror and the papers
         self._connection: psycopg.Connection | None = None
         self._exclusive = False
         self._unsaved: dict[str, bytes] = {}  # put_file's, written with the next transaction (the one naming them)
@@ -170,39 +176,39 @@ class PostgresStore:
             self._in_batch = False
 
     def put_file(self, folder: str, data: bytes, name: str = "") -> str:
-        """Keep bytes under their SHA-256 (plus a readable name), in the database and in the folder; the relative path.
+        """Keep bytes under their SHA-256 (plus a readable name) in the database; the relative path.
 
         The path is the one the TinyDB store gives, so documents that name
-        files read the same in both stores; the copy in the folder is for
-        code that opens such a file by path (the agenda pack's PDFs). The
-        database gets the bytes in the next transaction, the one that writes
-        the document naming them: one commit, not one per file, and no file
-        in the database that nothing names.
+        files read the same in both stores. The database gets the bytes in
+        the next transaction, the one that writes the document naming them:
+        one commit, not one per file, and no file in the database that
+        nothing names.
         """
-        relative = self._folder.put_file(folder, data, name)
+        relative = content_path(folder, data, name)
         self._unsaved[relative] = data
         return relative
 
+    def files(self, folder: str) -> list[str]:
+        """The paths of the files `put_file` kept in `folder` (not below it), sorted; those of the coming transaction too."""
+        rows = self._query("read", "SELECT path FROM files WHERE office = %s AND path LIKE %s", (self.office, _like(folder) + "/__/%"))
+        found = {path for (path,) in rows} | {path for path in self._unsaved if path.startswith(folder + "/")}
+        return sorted(path for path in found if path.count("/") == folder.count("/") + 2 and content_address(path))
+
     def read_file(self, relative: str) -> bytes:
-        """A file `put_file` kept (from the database), else one the service wrote into the folder.
+        """A file kept in the database.
 
         A shard's name with ".json" reads as the file TinyDB would hold for it,
         so code that reads a meeting's shard whole (the archive) works unchanged.
         """
         if relative in self._unsaved:
             return self._unsaved[relative]
-        if CONTENT_ADDRESSED.match(relative):
-            row = self._query("read", "SELECT c.data FROM files f JOIN contents c USING (sha256) WHERE f.office = %s AND f.path = %s",
-                              (self.office, relative), binary=True).fetchone()
-            if row is None:
-                raise FileNotFoundError(errno.ENOENT, f"no such file in the store of {self.office} in PostgreSQL", relative)
+        row = self._query("read", "SELECT c.data FROM files f JOIN contents c USING (sha256) WHERE f.office = %s AND f.path = %s",
+                          (self.office, relative), binary=True).fetchone()
+        if row is not None:
             return bytes(row[0])
-        try:
-            return self._folder.read_file(relative)
-        except FileNotFoundError:
-            shard = relative.removesuffix(".json")
-            if shard == relative or not _SHARD_NAME.match(shard) or shard not in self.all_shards():
-                raise
+        shard = relative.removesuffix(".json")
+        if shard == relative or not _SHARD_NAME.match(shard) or shard not in self.all_shards():
+            raise FileNotFoundError(errno.ENOENT, f"no such file in the store of {self.office} in PostgreSQL", relative)
         tables = {table: {str(doc_id(d["_key"])): d for d in self.find(shard, table)} for table in self.tables(shard)}
         return to_json(tables)
 
@@ -257,15 +263,8 @@ class PostgresStore:
         self._query("write", _NEW_SHARD, (self.office, shard))
 
     def keep_file(self, relative: str, data: bytes) -> None:
-        """Keep a file at a given path: content-addressed ones in the database (and the folder), others in the folder."""
-        path = self.root / relative
-        try:
-            if not path.exists() or path.read_bytes() != data:
-                write_atomically(path, data)
-        except OSError as error:
-            raise StoreError(f"cannot write {path}: {error}") from error
-        if CONTENT_ADDRESSED.match(relative):
-            self._query("write", _KEEP_CONTENT, self._content_row(relative, data))
+        """Keep a file at a given path (any a TinyDB store holds, content-addressed or not), committed at once."""
+        self._query("write", _KEEP_CONTENT, self._content_row(relative, data))
 
     def _content_row(self, relative: str, data: bytes) -> dict[str, Any]:
         return {"sha256": hashlib.sha256(data).hexdigest(), "data": data, "office": self.office, "path": relative}
@@ -293,7 +292,7 @@ class PostgresStore:
             raise StoreError(f"the connection to PostgreSQL was lost in the middle of a batch for {self.office}: nothing of it was written")
         try:
             connection = psycopg.connect(self._conninfo, autocommit=True, connect_timeout=10,
-                                         application_name=f"secretary pid {os.getpid()} on {socket.gethostname()}"[:63])
+                                         application_name=session_name())
         except psycopg.Error as error:
             raise StoreError(f"cannot connect to PostgreSQL for the store of {self.office}: {str(error).strip()}") from error
         try:
@@ -309,12 +308,17 @@ class PostgresStore:
         return connection
 
     def _lock(self, connection: psycopg.Connection) -> None:
-        key = doc_id(f"office {self.office}")
+        key = lock_key(self.office)
         [taken] = connection.execute("SELECT pg_try_advisory_lock(%s)", (key,)).fetchone()
         if not taken:
             row = connection.execute(_HOLDER, (key,)).fetchone()
             holder = row[0] if row else "unknown"
             raise StoreLocked(f"another secretary ({holder}) is already working the store of {self.office} in PostgreSQL")
+
+
+def _like(text: str) -> str:
+    """`text` as a LIKE pattern that matches only itself."""
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
 def _migrate(connection: psycopg.Connection) -> None:

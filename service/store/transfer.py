@@ -19,7 +19,7 @@ from pathlib import Path
 from ..commands import SPOOL
 from ..mail.outbox import SENT_LOG
 from . import JOURNAL, LOCK, Store, doc_id
-from .postgres import CONTENT_ADDRESSED, PostgresStore
+from .postgres import PostgresStore
 from .storage import write_atomically
 
 AnyStore = Store | PostgresStore
@@ -63,10 +63,12 @@ SERVICE = Kept(logs=(SENT_LOG,), spools=(SPOOL,))
 
 
 def inventory(store: AnyStore, kept: Kept = SERVICE) -> Inventory:
-    """Everything in a store; for PostgreSQL the database's shards and files plus what the service wrote in its folder."""
+    """Everything in a store: the database's shards and files for PostgreSQL, the folder's for TinyDB."""
+    if isinstance(store, PostgresStore):
+        shards = {shard: store.tables(shard) for shard in store.all_shards()}
+        return Inventory(shards, store.file_paths())
     shards: dict[str, list[str]] = {}
     files: list[str] = []
-    in_database = isinstance(store, PostgresStore)
     for path in sorted(store.root.rglob("*")) if store.root.is_dir() else []:
         relative = path.relative_to(store.root).as_posix()
         if not path.is_file() or path.name in (LOCK, JOURNAL) or (path.name.startswith(".") and path.name.endswith(".tmp")):
@@ -75,14 +77,10 @@ def inventory(store: AnyStore, kept: Kept = SERVICE) -> Inventory:
             continue
         tables = _tinydb_tables(path) if relative.endswith(".json") else None
         if tables is not None:
-            if not in_database:  # in a PostgreSQL store's folder, a shard file is what a TinyDB store left there
-                shards[relative.removesuffix(".json")] = tables
-        elif not (in_database and CONTENT_ADDRESSED.match(relative)):  # those are copies of what the database holds
+            shards[relative.removesuffix(".json")] = tables
+        else:
             files.append(relative)
-    if isinstance(store, PostgresStore):
-        shards.update({shard: store.tables(shard) for shard in store.all_shards()})
-        files += store.file_paths()
-    return Inventory(dict(sorted(shards.items())), sorted(files))
+    return Inventory(shards, files)
 
 
 def copy(source: AnyStore, target: AnyStore, kept: Kept = SERVICE) -> Inventory:
