@@ -31,6 +31,7 @@ class DigestSettings:
 
     at: time = time(7, 30)
     when_quiet: str = "short"  # "short": a one-line "all quiet" digest; "none": no digest
+    send: bool = True  # False: never mailed (the clerk uses `secretary status`); `digest --preview` still shows it
 
 
 @dataclass(frozen=True)
@@ -202,7 +203,8 @@ class _Reader:
             phone=self.text("office.phone", ""),
             fax=self.text("office.fax", ""),
             emblem=str(self.folder("office.emblem")) if self.get("office.emblem") else "",
-            digest=DigestSettings(at=self.clock_time("digest.time", "07:30"), when_quiet=self.choice("digest.when_quiet", ("short", "none"), "short")),
+            digest=DigestSettings(at=self.clock_time("digest.time", "07:30"), when_quiet=self.choice("digest.when_quiet", ("short", "none"), "short"),
+                                  send=self.boolean("digest.send", True)),
         )
         return Settings(
             path=self.path,

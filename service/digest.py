@@ -166,7 +166,7 @@ def digest_mail(office: Office, digest: Digest, now: datetime) -> Outgoing:
 def send_digest_if_due(office: Office, timeline: Timeline, now: datetime) -> Outcome | None:
     """Today's digest, once it is time and it was not sent yet; None when there is none to send today."""
     settings = office.details.digest
-    if now.time() < settings.at or office.store.get(SENT, "sent", now.date().isoformat()):
+    if not settings.send or now.time() < settings.at or office.store.get(SENT, "sent", now.date().isoformat()):
         return None
     since = last_sent(office, now) or now - timedelta(days=1)
     digest = collect(office, timeline, now, since)

@@ -17,13 +17,17 @@ MAILBOX = "meeting@office.test"
 DIRECTORY = PROJECT_ROOT / "templates" / "config" / "directory.toml"
 
 
-def write_config(folder: Path, source: str, sender: str, directory: Path = DIRECTORY, extra: str = "") -> Path:
-    """An office configuration with the given [source] and [sender] tables."""
+#: These offices run on the real clock: from 07:30 office time the clerk's digest would be one more mail in every count.
+NO_DIGEST = "[digest]\nsend = false\n"
+
+
+def write_config(folder: Path, source: str, sender: str, directory: Path = DIRECTORY, extra: str = "", digest: bool = False) -> Path:
+    """An office configuration with the given [source] and [sender] tables; the digest only for a simulated clock (`digest`)."""
     path = folder / "secretary.toml"
     path.write_text(
         f'[office]\nname = "สำนักงานเขตพื้นที่การศึกษาทดสอบ"\nmailbox = "{MAILBOX}"\nclerk = "clerk@office.test"\n'
         f'[store]\npath = "store"\n[directory]\npath = "{directory}"\n[daemon]\ntick_seconds = 1\n'
-        f"[source]\n{source}\n[sender]\n{sender}\n{extra}",
+        f"[source]\n{source}\n[sender]\n{sender}\n{'' if digest else NO_DIGEST}{extra}",
         encoding="utf-8",
     )
     return path

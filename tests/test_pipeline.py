@@ -198,3 +198,15 @@ def test_a_reply_to_that_is_no_address_is_not_answered_to(tmp_path):
     """An encoded word with no address in Reply-To (found by tests/test_fuzz.py) must not become the acknowledgement's To."""
     raw = message(headers=(("Reply-To", "=?windows-874?b?NULL?= I will attend."),))
     assert InboundMessage.parse(raw).reply_to == ""
+
+
+def test_an_address_with_control_characters_is_not_answered_to(office):
+    """A mangled Reply-To whose "address" holds a vertical tab (found by tests/test_fuzz.py): no header can carry it,
+    so the acknowledgement goes to the sender, and the message is handled, not an internal error."""
+    raw = b"Reply-To: circ ok \x0b junk\x0bx@school.test\r\n" + message(text="ยืนยันเข้าร่วมประชุมครับ")
+    assert InboundMessage.parse(raw).reply_to == ""
+    deliver(office.source.path, raw, "a")
+    [handled] = run_once(office)
+    assert handled.status == "processed", handled.reason
+    [ack] = sent(office)
+    assert ack["To"] == "somchai@school001.example.ac.th"

@@ -40,7 +40,7 @@ class Embedded:
     """The embedded default: mail in through a Maildir, out into .eml files."""
 
     def __init__(self, tmp_path: Path) -> None:
-        self.config = write_config(tmp_path, 'kind = "maildir"\npath = "mailbox"', 'kind = "file"\npath = "outgoing"')
+        self.config = write_config(tmp_path, 'kind = "maildir"\npath = "mailbox"', 'kind = "file"\npath = "outgoing"', digest=True)
 
     def address(self, local: str) -> str:
         """The sample directory's address for a local part (policy → policy@office.example.go.th)."""
@@ -79,6 +79,7 @@ class Servers:
             f'kind = "imap"\nhost = "{self.dovecot.host}"\nport = {self.dovecot.imap_port}\nsecurity = "none"\nusername = "{self.mailbox}"',
             f'kind = "smtp"\nhost = "{self.postfix.host}"\nport = {self.postfix.smtp_port}\nsecurity = "none"',
             directory=directory,
+            digest=True,
         )
         self.config.write_text(self.config.read_text().replace("meeting@office.test", self.mailbox).replace("clerk@office.test", self._clerk))
 
@@ -107,7 +108,7 @@ class OnExchange(Embedded):
         self.double = ExchangeDouble().start()
         monkeypatch.setenv("SECRETARY_EXCHANGE_PASSWORD", self.double.password)
         table = f'kind = "exchange"\nurl = "{self.double.url}"\nusername = \'{self.double.username}\'\npoll_interval = 1'
-        self.config = write_config(tmp_path, table, table)
+        self.config = write_config(tmp_path, table, table, digest=True)
 
     def deliver(self, settings, raw: bytes) -> None:
         self.double.deliver(raw)
@@ -128,7 +129,7 @@ class OnMicrosoft365(Embedded):
         monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(self.double.ca_file))
         table = (f'kind = "graph"\ntenant = "{TENANT}"\nclient_id = "{CLIENT_ID}"\nauthority = "{self.double.authority}"\n'
                  f'graph_url = "{self.double.graph_url}"\npoll_interval = 1')
-        self.config = write_config(tmp_path, table, table)
+        self.config = write_config(tmp_path, table, table, digest=True)
 
     def deliver(self, settings, raw: bytes) -> None:
         self.double.deliver(raw)

@@ -169,7 +169,9 @@ def first_message_id(value: str) -> str | None:
 
 
 def _addresses(message: Message, name: str) -> tuple[str, ...]:
-    return tuple(addr.lower() for _, addr in getaddresses([header_value(message, name)]) if "@" in addr)
+    """The header's addresses; not what a mangled header leaves (control characters, spaces), which no reply could go to."""
+    found = (addr.lower() for _, addr in getaddresses([header_value(message, name)]))
+    return tuple(addr for addr in found if "@" in addr and addr.isprintable() and " " not in addr)
 
 
 def _date(value: str) -> datetime | None:
