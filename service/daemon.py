@@ -228,8 +228,8 @@ class Daemon:
     def stop(self) -> None:
         """Ask the loop to end, from another thread: after the batch in hand, or at once if it is waiting for mail.
 
-        An IMAP IDLE or a Maildir ends within a second; Exchange and Graph
-        when their sleep in hand runs out (at most `poll_interval`).
+        An IMAP IDLE ends within a second; a Maildir, Exchange or Graph
+        wait (between polls, or a back-off) at once.
         """
         self.stopping = True
         self.source.interrupt()

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import email
 import email.policy
+import threading
+import time
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -258,6 +260,30 @@ def test_wait_polls_every_poll_interval(double, sleeps):
     polling.wait(3)
     polling.wait(0)
     assert sleeps == [7, 3]
+
+
+def test_interrupt_ends_a_wait_between_polls_at_once_and_every_later_one(double):
+    polling = GraphSource(**settings(double, poll_interval=30))  # sleeps for real
+    threading.Timer(0.3, polling.interrupt).start()  # a stopping daemon, from its supervisor's thread
+    began = time.monotonic()
+    polling.wait(60)
+    assert time.monotonic() - began < 1.5, "not the 30-second poll_interval"
+    began = time.monotonic()
+    polling.wait(60)
+    assert time.monotonic() - began < 0.1
+    polling.close()
+
+
+def test_interrupt_ends_a_retry_after_wait(double):
+    throttled = GraphSource(**settings(double, poll_interval=30))
+    double.deliver(raw(0))
+    double.fail("GET", r"/\$value$", "429", retry_after=60)
+    threading.Timer(0.3, throttled.interrupt).start()
+    began = time.monotonic()
+    [fetched] = throttled.fetch_new()
+    assert time.monotonic() - began < 1.5, "not the 60 seconds Retry-After asked for"
+    assert fetched.raw == raw(0), "the request is made again, as after a Retry-After waited out"
+    throttled.close()
 
 
 def envelope(n: int, to: str = "somchai@school.test", data: bytes | None = None) -> Envelope:

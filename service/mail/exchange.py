@@ -54,7 +54,6 @@ Failures come out as `SourceError`:
 from __future__ import annotations
 
 import logging
-import time
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Iterator
@@ -281,8 +280,9 @@ class ExchangeSource(PollingSource):
         backoff_base: float = 1.0,
         backoff_cap: float = 120.0,
         batch_size: int = 100,
-        sleep: Callable[[float], None] = time.sleep,
+        sleep: Callable[[float], object] | None = None,
     ) -> None:
+        super().__init__(sleep)
         if batch_size < 1:
             raise ValueError("batch_size must be at least 1")
         if notifications not in NOTIFICATIONS:
@@ -300,8 +300,7 @@ class ExchangeSource(PollingSource):
         self.backoff_base = backoff_base
         self.backoff_cap = backoff_cap
         self.batch_size = batch_size
-        self._sleep = sleep
-        self._backoff = Backoff(backoff_base, backoff_cap, sleep)
+        self._backoff = Backoff(backoff_base, backoff_cap, self._sleep)
         self._folders: dict[str, Folder] = {}
         self._subscription: tuple[str, str] | None = None  # (id, watermark of the last event read)
         self._heard = False  # whether GetEvents has answered for the current subscription
@@ -352,18 +351,19 @@ class ExchangeSource(PollingSource):
 
         Without a watch (no fetch yet, or the last one failed) there is
         nothing to ask: the next fetch looks at the whole inbox anyway.
+        `interrupt()` ends the sleep in hand at once, without another question.
         """
-        if timeout <= 0:
+        if timeout <= 0 or self._interrupted.is_set():
             return
         with self._talking("waiting for new mail"):
             if self._unwatched() or self._new_mail():
                 return
             left = timeout
-            while left > 0 and not self._interrupted:
+            while left > 0:
                 step = min(self.poll_interval, left)
                 self._sleep(step)
                 left -= step
-                if self._new_mail():
+                if self._interrupted.is_set() or self._new_mail():
                     return
 
     def close(self) -> None:

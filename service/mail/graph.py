@@ -23,7 +23,8 @@ again, and what arrived meanwhile is not lost. Each message's MIME comes
 byte for byte from `…/messages/{id}/$value`; it is moved (`…/move`) to the
 *Processed* and *Quarantine* folders under the mailbox root, which are
 created when missing. Graph has no push a daemon without a public web
-address can take, so `wait` sleeps `poll_interval`.
+address can take, so `wait` sleeps `poll_interval`; `interrupt()` ends that
+sleep, and a back-off or Retry-After wait of the source, at once.
 
 Every request carries a bearer token that MSAL caches until it expires. A
 401 gets one new token and one more try (a token can be revoked before its
@@ -126,7 +127,7 @@ class GraphClient:
         verify: bool | str = True,
         retry_after_cap: float = 120.0,
         throttle_retries: int = 3,
-        sleep: Callable[[float], None] = time.sleep,
+        sleep: Callable[[float], object] = time.sleep,
     ) -> None:
         self.tenant = tenant
         self.client_id = client_id
@@ -234,20 +235,20 @@ class GraphSource(PollingSource):
         backoff_base: float = 1.0,
         backoff_cap: float = 120.0,
         verify: bool | str = True,
-        sleep: Callable[[float], None] = time.sleep,
+        sleep: Callable[[float], object] | None = None,
     ) -> None:
+        super().__init__(sleep)
         self.graph = GraphClient(
             tenant=tenant, client_id=client_id, client_secret=client_secret, mailbox=mailbox,
             authority=authority, graph_url=graph_url, timeout=timeout, verify=verify,
-            retry_after_cap=backoff_cap, sleep=sleep,
+            retry_after_cap=backoff_cap, sleep=self._sleep,
         )
         self.processed = processed
         self.quarantine = quarantine
         self.poll_interval = poll_interval
         self.backoff_base = backoff_base
         self.backoff_cap = backoff_cap
-        self._sleep = sleep
-        self._backoff = Backoff(backoff_base, backoff_cap, sleep)
+        self._backoff = Backoff(backoff_base, backoff_cap, self._sleep)
         self._folders: dict[str, str] = {}
         self._state = DeltaState.load(state)
 

@@ -12,6 +12,7 @@ just this.
 from __future__ import annotations
 
 import random
+import threading
 from dataclasses import dataclass
 from typing import Callable, Iterator, Protocol
 
@@ -73,7 +74,7 @@ class Backoff:
 
     base: float
     cap: float
-    sleep: Callable[[float], None]
+    sleep: Callable[[float], object]
     delay: float = 0.0
     jitter: bool = True
 
@@ -98,19 +99,24 @@ class Backoff:
 class PollingSource:
     """What a source that polls a web API and moves messages by one call has in common (Exchange, Graph).
 
-    It needs `processed`, `quarantine` (folder names), `poll_interval`, a
-    `_sleep` function and `_move(ref, folder)`.
+    It needs `processed`, `quarantine` (folder names), `poll_interval` and
+    `_move(ref, folder)`, and calls `__init__` for its `_sleep`: every wait of
+    the source (between polls, and the back-offs after a failure or when the
+    server asks for quiet) goes through it, so that `interrupt()` ends them.
     """
 
     processed: str
     quarantine: str
     poll_interval: float
-    _sleep: Callable[[float], None]
-    _interrupted = False
+
+    def __init__(self, sleep: Callable[[float], object] | None = None) -> None:
+        """`sleep`: what a test records instead of sleeping; by default an Event's wait, which `interrupt()` cuts short."""
+        self._interrupted = threading.Event()
+        self._sleep: Callable[[float], object] = sleep or self._interrupted.wait
 
     def interrupt(self) -> None:
-        """End waiting when the sleep in hand runs out (at most `poll_interval`), and never wait again."""
-        self._interrupted = True
+        """End the wait in hand at once, from another thread, and never wait again."""
+        self._interrupted.set()
 
     def mark_processed(self, ref: str) -> None:
         self._move(ref, self.processed)
@@ -120,7 +126,7 @@ class PollingSource:
 
     def wait(self, timeout: float) -> None:
         """Sleep `poll_interval` seconds, or `timeout` if that is shorter: the next fetch asks the server again."""
-        if timeout > 0 and not self._interrupted:
+        if timeout > 0 and not self._interrupted.is_set():
             self._sleep(min(self.poll_interval, timeout))
 
     def _move(self, ref: str, folder: str) -> None:
