@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import glob
+import ipaddress
 import os
 import pwd
 import shutil
@@ -21,6 +22,7 @@ import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Sequence
 
 import psycopg
 
@@ -42,11 +44,17 @@ def program(name: str) -> str:
 
 
 class Postgres:
-    """A PostgreSQL cluster of the test session's own; `database()` makes a fresh database in it."""
+    """A PostgreSQL cluster of the test session's own; `database()` makes a fresh database in it.
 
-    def __init__(self, root: Path, durable: bool = False) -> None:
+    `also_listen` adds interfaces such as "10.231.7.1/30" (a test's private
+    veth, see netns.py): the server listens on the address too and takes
+    logins (with the password) from that network.
+    """
+
+    def __init__(self, root: Path, durable: bool = False, also_listen: Sequence[str] = ()) -> None:
         self.root = root.resolve()
         self.durable = durable  # fsync as a production server does (for benchmarks); tests need not survive a power cut
+        self.also_listen = [ipaddress.ip_interface(interface) for interface in also_listen]
         self.port = free_port()
         self.data = self.root / "data"
         self.log = self.root / "postgres.log"
@@ -72,7 +80,9 @@ class Postgres:
             password_file.unlink()
             if done.returncode != 0:
                 raise ServerError(f"initdb failed:\n{done.stdout}\n{done.stderr}")
-        argv = [program("postgres"), "-D", str(self.data), "-p", str(self.port), "-c", f"listen_addresses={HOST}",
+        self._allow_networks()
+        addresses = ",".join([HOST, *(str(interface.ip) for interface in self.also_listen)])
+        argv = [program("postgres"), "-D", str(self.data), "-p", str(self.port), "-c", f"listen_addresses={addresses}",
                 "-c", f"unix_socket_directories={self.root}", "-c", f"fsync={'on' if self.durable else 'off'}", "-c", "max_connections=50"]
         with open(self.log, "ab") as log:
             self._process = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
@@ -100,6 +110,14 @@ class Postgres:
         with psycopg.connect(self.dsn(), password=PASSWORD, autocommit=True) as connection:
             connection.execute(f'CREATE DATABASE "{name}"')
         return self.dsn(name)
+
+    def _allow_networks(self) -> None:
+        """Logins from the `also_listen` networks, as initdb allows them from loopback."""
+        hba = self.data / "pg_hba.conf"
+        text = hba.read_text(encoding="utf-8")
+        lines = [f"host all all {interface.network} scram-sha-256\n" for interface in self.also_listen]
+        if missing := [line for line in lines if line not in text]:
+            hba.write_text(text + "".join(missing), encoding="utf-8")
 
     def _wait_until_ready(self) -> None:
         deadline = time.monotonic() + START_TIMEOUT

@@ -139,11 +139,14 @@ class Dovecot:
     check SMTP logins against the same users. `connections` raises Dovecot's
     process and client limits (100 processes a service by default) for that
     many IMAP sessions open at once, e.g. one IDLE per office's mailbox.
+    `also_listen` adds addresses IMAP is served on besides 127.0.0.1 (a
+    test's private veth, see netns.py).
     """
 
-    def __init__(self, root: Path, connections: int | None = None) -> None:
+    def __init__(self, root: Path, connections: int | None = None, also_listen: Sequence[str] = ()) -> None:
         self.root = root.resolve()
         self.connections = connections
+        self.also_listen = tuple(also_listen)
         self.host = HOST
         self.imap_port = free_port()
         self.lmtp_port = free_port()
@@ -251,9 +254,10 @@ class Dovecot:
             client.logout()
 
     def _configuration(self, vmail_uid: int) -> str:
+        imap_addresses = ", ".join((HOST, *self.also_listen))
         return f"""\
 protocols = imap lmtp
-listen = {HOST}
+listen = {imap_addresses}
 base_dir = {self.run_dir}
 state_dir = {self.run_dir}/state
 log_path = {self.log}
@@ -275,7 +279,7 @@ userdb {{
 }}
 service imap-login {{
   inet_listener imap {{
-    address = {HOST}
+    address = {imap_addresses}
     port = {self.imap_port}
   }}
   inet_listener imaps {{
@@ -337,10 +341,14 @@ class Postfix:
     and implicit TLS on `smtps_port`, with a self-signed certificate
     (`cert_file`) for 127.0.0.1, and, given the `sasl_port` of a Dovecot's
     authentication service, AUTH (after TLS only) for that Dovecot's users.
+    `also_listen` adds addresses SMTP (on `smtp_port`) is served on besides
+    127.0.0.1 (a test's private veth, see netns.py).
     """
 
-    def __init__(self, root: Path, lmtp_port: int, domains: list[str], sasl_port: int | None = None) -> None:
+    def __init__(self, root: Path, lmtp_port: int, domains: list[str], sasl_port: int | None = None,
+                 also_listen: Sequence[str] = ()) -> None:
         self.root = root.resolve()
+        self.also_listen = tuple(also_listen)
         self.host = HOST
         self.smtp_port = free_port()
         self.smtps_port = free_port()
@@ -457,7 +465,7 @@ data_directory = {self.data_dir}
 maillog_file = {self.log}
 maillog_file_prefixes = {self.root}
 myhostname = mail.test.invalid
-inet_interfaces = {HOST}
+inet_interfaces = {", ".join((HOST, *self.also_listen))}
 inet_protocols = ipv4
 mynetworks = 127.0.0.0/8
 mydestination =
@@ -486,9 +494,10 @@ smtpd_tls_key_file = {self.key_file}
 
     def _master_cf(self) -> str:
         # No pickup (nothing from a local sendmail) and no listener on port 25.
+        also = "".join(f"{address}:{self.smtp_port} inet n - n - - smtpd\n" for address in self.also_listen)
         return f"""\
 {HOST}:{self.smtp_port} inet n - n - - smtpd
-{HOST}:{self.smtps_port} inet n - n - - smtpd -o smtpd_tls_wrappermode=yes
+{also}{HOST}:{self.smtps_port} inet n - n - - smtpd -o smtpd_tls_wrappermode=yes
 cleanup unix n - n - 0 cleanup
 qmgr unix n - n 300 1 qmgr
 rewrite unix - - n - - trivial-rewrite
