@@ -1,4 +1,4 @@
-"""The directory's verification round by e-mail, on the embedded default and on the real servers.
+"""The directory's verification round by e-mail, on the embedded default, on the real servers and with the store in PostgreSQL.
 
 The clerk starts the round; every school and the agency get their record; one
 school corrects its phone and its new director in a sentence, the agency
@@ -29,7 +29,7 @@ def day(month: int, number: int, hour: int = 8) -> datetime:
     return datetime(2026, month, number, hour, tzinfo=BANGKOK)
 
 
-@pytest.fixture(params=["embedded", "servers"])
+@pytest.fixture(params=["embedded", "servers", "postgresql"])
 def office(request, tmp_path, monkeypatch):
     settings, world = make_world(request, tmp_path, monkeypatch)
     return settings, Clock(day(12, 1)), world

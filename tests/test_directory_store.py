@@ -1,4 +1,7 @@
-"""The directory kept in the store: imports with a report first, exports, corrections read from replies, the rounds' days."""
+"""The directory kept in the store: imports with a report first, exports, corrections read from replies, the rounds' days.
+
+What reads or writes the store runs on both stores (TinyDB and PostgreSQL); the mail's rendering on TinyDB only.
+"""
 
 from __future__ import annotations
 
@@ -11,9 +14,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from helpers import ENV
 from service.commands import apply
-from service.config import PROJECT_ROOT, load
+from service.config import PROJECT_ROOT
 from service.daemon import build
 from service.directory import DirectoryError
 from service.directory.records import record_of
@@ -21,17 +23,17 @@ from service.directory.tabular import check, export, read_rows
 from service.meetings.clerk import HANDLERS
 from service.rounds import latest_reminder, state
 from service.understand.corrections import read_corrections
-from worlds import Embedded
+from worlds import make_world
 
 NOW = datetime(2026, 12, 1, 9, tzinfo=ZoneInfo("Asia/Bangkok"))
 HEADER = "kind,id,name,emails,position,organisation,group,role,phone,address,administrator\n"
 
 
-@pytest.fixture
-def service(tmp_path, monkeypatch):
-    for name, value in ENV.items():
-        monkeypatch.setenv(name, value)
-    service = build(load(Embedded(tmp_path).config), clock=lambda: NOW)
+@pytest.fixture(params=["embedded", "postgresql"])
+def service(request, tmp_path, monkeypatch):
+    """The embedded office, with its store in TinyDB or in PostgreSQL."""
+    settings, _ = make_world(request, tmp_path, monkeypatch)
+    service = build(settings, clock=lambda: NOW)
     yield service
     service.office.store.close()
 
@@ -134,6 +136,7 @@ def test_the_commands_report_then_import_and_export(service, tmp_path, capsys):
     assert "a verification round is open already" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("service", ["embedded"], indirect=True)
 @pytest.mark.parametrize("language", ["th", "en"])
 def test_the_rounds_mail_renders_in_both_languages(service, language):
     from service.mail.compose import Composer

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from types import SimpleNamespace
 from zoneinfo import ZoneInfo
+
+import pytest
 
 from service.daemon import build
 from service.digest import preview
@@ -16,8 +17,13 @@ BANGKOK = ZoneInfo("Asia/Bangkok")
 START = datetime(2026, 12, 16, 9, tzinfo=BANGKOK)
 
 
-def test_the_call_for_items_asks_reminds_and_tallies_through_the_round(tmp_path, monkeypatch):
-    settings, world = make_world(SimpleNamespace(param="embedded"), tmp_path, monkeypatch)
+@pytest.fixture(params=["embedded", "postgresql"])
+def office(request, tmp_path, monkeypatch):
+    return make_world(request, tmp_path, monkeypatch)
+
+
+def test_the_call_for_items_asks_reminds_and_tallies_through_the_round(office):
+    settings, world = office
     clock = Clock(datetime(2026, 11, 20, 8, tzinfo=BANGKOK))
     said = clerk(settings, clock, "meeting_new", {
         "kind": "school_administrators", "title": "การประชุมผู้บริหารสถานศึกษา", "number": 11, "year_be": 2569,
