@@ -14,10 +14,14 @@ appeared is started, one whose file went is stopped, one whose file changed
 file. A file that cannot be read as a configuration is reported and left
 out until it changes; the other offices carry on. An office whose daemon
 fails (an exception escaping it, or a store that cannot be opened) is
-reported and started again after a pause that doubles up to five minutes;
-one whose store another instance holds (several machines sharing offices
-through PostgreSQL) is tried again every few seconds, quietly, so that it is
-taken over soon after that instance dies.
+reported and started again after a pause that doubles up to five minutes.
+Offices whose stores are in PostgreSQL are shared with the other instances
+that run them (other machines given the same files): at every look at the
+folder, and every second in between, the instances count each other and
+take, or hand back, offices towards a fair share each, and take those of an
+instance that died (see service/members.py). An office's thread then runs its daemon only while it
+is this instance's turn: handed back, its daemon stops after the batch in
+hand and the thread waits. A TinyDB office always runs.
 SIGTERM and SIGINT stop every office, each after the batch of messages in
 hand, as they stop one daemon.
 """
@@ -37,6 +41,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 
 from .config import ConfigError, Settings, load
 from .daemon import Daemon, build, make_sender, make_source
+from .members import LOOK_SECONDS, Sharing
 from .store import StoreLocked
 
 log = logging.getLogger(__name__)
@@ -44,11 +49,12 @@ log = logging.getLogger(__name__)
 RESCAN_SECONDS = 5.0
 RESTART_FIRST = 1.0
 RESTART_CAP = 300.0
-#: How often an office another instance holds is tried: its lock goes when that instance dies, and the office
-#: must be taken over within 30 s (the database noticing a dead machine takes most of that, see postgres.py).
+#: How often an office whose store another process holds is tried again, when it is not shared (a PostgreSQL
+#: office is given its turn again by the sharing, at the next look at the folder): its lock goes when that
+#: process dies, and the office must be taken over within 30 s (see postgres.py for a dead machine).
 TAKEOVER_SECONDS = 5.0
-#: A stopped daemon ends its wait for mail (IMAP within a second; Exchange and Graph within their poll_interval,
-#: never more than tick_seconds); this much more is allowed for the batch in hand.
+#: A stopped daemon ends its wait for mail within a second, whatever its source (IMAP, Maildir, Exchange, Graph);
+#: this much more is allowed for the batch in hand.
 STOP_GRACE = 30.0
 #: The shared scheduler's jobs only set an event, so two threads run them all.
 SCHEDULER_THREADS = 2
@@ -73,15 +79,24 @@ def claims(settings: Settings) -> set[str]:
 
 
 class OfficeThread:
-    """One office's daemon in a thread of its own, started again with back-off whenever it fails, until stopped."""
+    """One office's daemon in a thread of its own, started again with back-off whenever it fails, until stopped.
 
-    def __init__(self, name: str, settings: Settings, fingerprint: str, scheduler: BackgroundScheduler) -> None:
+    A shared office (its store in PostgreSQL) runs only while it is this
+    instance's turn (`take`, `release`: the supervisor's sharing decides);
+    any other office always has its turn.
+    """
+
+    def __init__(self, name: str, settings: Settings, fingerprint: str, scheduler: BackgroundScheduler, shared: bool = False) -> None:
         self.name = name
         self.settings = settings
         self.fingerprint = fingerprint
         self.scheduler = scheduler
+        self.shared = shared
         self.restarts = 0
         self._stopped = threading.Event()
+        self._turn = threading.Event()
+        if not shared:
+            self._turn.set()
         self._daemon: Daemon | None = None
         self.thread = threading.Thread(target=self._run, name=name, daemon=True)
 
@@ -91,9 +106,25 @@ class OfficeThread:
     def stop(self) -> None:
         """Ask the office to stop; it does once the wait or the batch in hand ends."""
         self._stopped.set()
+        self._turn.set()  # so that a thread waiting for its turn sees the stop
         daemon = self._daemon
         if daemon is not None:
             daemon.stop()
+
+    def take(self) -> None:
+        """Give the office its turn: its daemon starts (and takes the office's lock, if no one else has it)."""
+        self._turn.set()
+
+    def release(self) -> None:
+        """Hand the office back: its daemon stops after the batch in hand (freeing the lock), and the thread waits for its turn."""
+        self._turn.clear()
+        daemon = self._daemon
+        if daemon is not None:
+            daemon.stop()
+
+    def wants(self) -> bool:
+        """Whether it is the office's turn (its daemon runs, or is starting or waiting to start again)."""
+        return self._turn.is_set()
 
     def alive(self) -> bool:
         return self.thread.is_alive()
@@ -102,10 +133,17 @@ class OfficeThread:
         delay = 0.0
         waiting = False
         while not self._stopped.is_set():
+            self._turn.wait()
+            if self._stopped.is_set():
+                break
             started = time.monotonic()
             try:
                 self._run_daemon()
             except StoreLocked as error:  # not a failure: another instance runs the office, and this one stands by
+                if self.shared:  # another instance took it first: the supervisor gives it back its turn when it is free
+                    log.debug("office %s: %s", self.name, error)
+                    self._turn.clear()
+                    continue
                 if not waiting:
                     log.info("office %s: %s; waiting to take it over", self.name, error)
                 waiting = True
@@ -117,6 +155,9 @@ class OfficeThread:
             waiting = False
             if self._stopped.is_set():
                 break
+            if not self._turn.is_set():  # handed back: not a failure
+                delay = 0.0
+                continue
             ran_well = time.monotonic() - started > RESTART_CAP  # a failure after a long good run starts the doubling afresh
             delay = RESTART_FIRST if not delay or ran_well else min(2 * delay, RESTART_CAP)
             log.error("office %s: starting it again in %.0f s", self.name, delay)
@@ -132,9 +173,12 @@ class OfficeThread:
             service.office.store.close()
             raise
         self._daemon = daemon
-        if self._stopped.is_set():  # stop() came while the daemon was being built
+        if self._stopped.is_set() or not self._turn.is_set():  # stop() or release() came while the daemon was being built
             daemon.stop()
-        daemon.run()
+        try:
+            daemon.run()
+        finally:
+            self._daemon = None
 
 
 @dataclass(frozen=True)
@@ -162,6 +206,7 @@ class Supervisor:
         self.rejected: dict[str, Rejected] = {}
         self._ending: dict[str, OfficeThread] = {}  # asked to stop, thread not yet ended (it still holds its store)
         self._stop = threading.Event()
+        self.sharing = Sharing()
         self.scheduler = BackgroundScheduler(executors={"default": ThreadPoolExecutor(SCHEDULER_THREADS)})
 
     def run(self) -> None:
@@ -171,11 +216,16 @@ class Supervisor:
         self._install_signal_handlers()
         self.scheduler.start()
         log.info("secretary started for the offices in %s", self.folder)
+        looks = max(1, round(self.rescan_seconds / LOOK_SECONDS))  # at the folder, then at the sharing only, in between
         try:
-            while True:
+            while not self._stop.is_set():
                 self.rescan()
-                if self._stop.wait(self.rescan_seconds):
-                    break
+                for _ in range(looks - 1):
+                    if self._stop.wait(self.rescan_seconds / looks):
+                        break
+                    self.sharing.balance(self.offices.values())
+                else:
+                    self._stop.wait(self.rescan_seconds / looks)
         finally:
             self._stop_all()
             self.scheduler.shutdown(wait=False)
@@ -185,7 +235,7 @@ class Supervisor:
         self._stop.set()
 
     def rescan(self) -> None:
-        """Start the offices whose files appeared, stop those whose files went, restart those whose files changed."""
+        """Start the offices whose files appeared, stop those whose files went, restart those whose files changed; share."""
         found = {path.stem: fingerprint(path) for path in sorted(self.folder.glob("*.toml"))}
         found = {name: value for name, value in found.items() if value is not None}
         for name, office in list(self.offices.items()):
@@ -199,6 +249,7 @@ class Supervisor:
             waiting = name in self.offices or name in self._ending
             if not waiting and (name not in self.rejected or self.rejected[name].retry):
                 self._start(name, value)
+        self.sharing.balance(self.offices.values())
 
     def _start(self, name: str, value: str) -> None:
         path = self.folder / f"{name}.toml"
@@ -216,7 +267,7 @@ class Supervisor:
                 self._reject(name, Rejected(value, problem, retry=True))
                 return
         self.rejected.pop(name, None)
-        office = OfficeThread(name, settings, value, self.scheduler)
+        office = OfficeThread(name, settings, value, self.scheduler, shared=settings.postgres is not None)
         self.offices[name] = office
         office.start()
         log.info("office %s started from %s", name, path)
@@ -237,6 +288,7 @@ class Supervisor:
             log.warning("offices still busy at exit, left to the next start to finish: %s", ", ".join(stuck))
         self.offices.clear()
         self._ending.clear()
+        self.sharing.close()
 
     def _install_signal_handlers(self) -> None:
         def stop(signum: int, frame: object) -> None:
