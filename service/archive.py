@@ -218,11 +218,10 @@ def _documents(archive: _Folder, store: Store, meeting: dict[str, Any]) -> None:
     rendered_at = _dates(meeting)
     sums = []
     for relative in kept:
-        path = Path(original_name(relative))
-        copied = archive.copy("documents", store, relative, content_address(relative), path.stem, path.suffix,
-                              rendered_at.get(relative, ""), _paper(path.name))
+        path, recorded = Path(original_name(relative)), content_address(relative)
+        copied = archive.copy("documents", store, relative, recorded, path.stem, path.suffix, rendered_at.get(relative, ""), _paper(path.name))
         if copied is not None:  # the hash the store recorded, so `sha256sum -c` fails on a copy that differs from it
-            sums.append(f"{content_address(relative)}  {copied.path.split('/', 1)[1]}\n")
+            sums.append(f"{recorded}  {copied.path.split('/', 1)[1]}\n")
     if sums:
         archive.write("documents", MANIFEST, "", "".join(sums).encode("utf-8"), _now(), "SHA-256 ของเอกสารแต่ละฉบับ (sha256sum -c)")
     named = {value for value in _strings(meeting) if value.startswith(prefix + "/")}

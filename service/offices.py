@@ -29,6 +29,7 @@ hand, as they stop one daemon.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import logging
 import signal
 import threading
@@ -107,9 +108,7 @@ class OfficeThread:
         """Ask the office to stop; it does once the wait or the batch in hand ends."""
         self._stopped.set()
         self._turn.set()  # so that a thread waiting for its turn sees the stop
-        daemon = self._daemon
-        if daemon is not None:
-            daemon.stop()
+        self._stop_daemon()
 
     def take(self) -> None:
         """Give the office its turn: its daemon starts (and takes the office's lock, if no one else has it)."""
@@ -118,9 +117,7 @@ class OfficeThread:
     def release(self) -> None:
         """Hand the office back: its daemon stops after the batch in hand (freeing the lock), and the thread waits for its turn."""
         self._turn.clear()
-        daemon = self._daemon
-        if daemon is not None:
-            daemon.stop()
+        self._stop_daemon()
 
     def wants(self) -> bool:
         """Whether it is the office's turn (its daemon runs, or is starting or waiting to start again)."""
@@ -128,6 +125,11 @@ class OfficeThread:
 
     def alive(self) -> bool:
         return self.thread.is_alive()
+
+    def _stop_daemon(self) -> None:
+        daemon = self._daemon
+        if daemon is not None:
+            daemon.stop()
 
     def _run(self) -> None:
         delay = 0.0
@@ -216,16 +218,15 @@ class Supervisor:
         self._install_signal_handlers()
         self.scheduler.start()
         log.info("secretary started for the offices in %s", self.folder)
-        looks = max(1, round(self.rescan_seconds / LOOK_SECONDS))  # at the folder, then at the sharing only, in between
+        looks = max(1, round(self.rescan_seconds / LOOK_SECONDS))  # at the folder (and the sharing), then at the sharing only
         try:
-            while not self._stop.is_set():
-                self.rescan()
-                for _ in range(looks - 1):
-                    if self._stop.wait(self.rescan_seconds / looks):
-                        break
-                    self.sharing.balance(self.offices.values())
+            for look in itertools.count():
+                if look % looks == 0:
+                    self.rescan()
                 else:
-                    self._stop.wait(self.rescan_seconds / looks)
+                    self.sharing.balance(self.offices.values())
+                if self._stop.wait(self.rescan_seconds / looks):
+                    break
         finally:
             self._stop_all()
             self.scheduler.shutdown(wait=False)

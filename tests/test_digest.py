@@ -77,6 +77,16 @@ def test_a_quiet_day_gets_a_short_digest_or_none(office, tmp_path):
     assert len(digests(world, settings)) == 1
 
 
+def test_an_office_that_turns_the_digest_off_gets_none(office):
+    settings, clock, world = office
+    settings.path.write_text(settings.path.read_text(encoding="utf-8") + "\n[digest]\nsend = false\n", encoding="utf-8")
+    settings = load(settings.path)
+    world.deliver(settings, b"")  # urgent (Quarantine): still not mailed
+    run(settings, clock, day(11, 23, 8))
+    run(settings, clock, day(11, 24, 8))
+    assert digests(world, settings) == []
+
+
 def test_the_digest_shows_each_meeting_and_what_needs_the_clerk(office):
     settings, clock, world = office
     A = world.address
