@@ -197,9 +197,10 @@ def test_instances_share_the_offices_take_over_from_one_killed_and_give_a_share_
         while not database.execute("SELECT 1 FROM lines WHERE office = ANY(%s)", (theirs,)).fetchone():  # sends noted, not folded
             assert time.monotonic() < deadline, "the instance to be killed never noted a send"
             time.sleep(0.002)
+        since_kill = {pid: log.stat().st_size for pid, (_, log) in instances.items() if pid != victim}  # where their logs were then
+        held_at_kill = [mailbox for mailbox, pid in holders().items() if pid == victim]  # it may have handed one back meanwhile
         instances[victim][0].send_signal(signal.SIGKILL)
         killed = time.monotonic()
-        since_kill = {pid: log.stat().st_size for pid, (_, log) in instances.items() if pid != victim}  # where their logs were then
         assert instances[victim][0].wait(10) == -signal.SIGKILL
         wait_for(lambda: shares() == [3, 3] and victim not in holders().values(), "the two others to take the killed one's offices",
                  timeout=TAKEOVER_LIMIT)
@@ -248,8 +249,8 @@ def test_instances_share_the_offices_take_over_from_one_killed_and_give_a_share_
     assert missing <= in_doubt, "only a send the server may not have taken when the instance died may be missing"
     assert taken_over < TAKEOVER_LIMIT
     assert sorted(Counter(final.values()).values()) == [2, 2, 2], "still fair at the end: nothing thrashed"
-    killed_ones = {name for name, (mailbox, _) in offices.items() if mailbox in theirs}
-    assert took_over == killed_ones, "the killed one's offices taken over, and said so"
+    killed_ones = {name for name, (mailbox, _) in offices.items() if mailbox in held_at_kill}
+    assert killed_ones and killed_ones <= took_over, "the offices the killed one held taken over, and said so"
     for pid, text in texts.items():
         assert "starting it again" not in text and "Traceback" not in text, f"sharing is not a failure:\n{text[-3000:]}"
 
