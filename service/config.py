@@ -17,6 +17,8 @@ from datetime import time
 from pathlib import Path
 from typing import Any
 
+from .reply_keys import office_secret
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_CONFIG = "secretary.toml"
 
@@ -213,7 +215,7 @@ class _Reader:
             source=self.source(),
             sender=self.sender(),
             directory=self.folder("directory.path") if self.get("directory.path") is not None else None,
-            reply_key_secret=self.reply_key_secret(),
+            reply_key_secret=office_secret(self.reply_key_secret(), office.mailbox),
             rules=self.folder("paths.rules", PROJECT_ROOT / "rules"),
             templates=self.folder("paths.templates", PROJECT_ROOT / "templates"),
             max_message_mb=self.number("limits.max_message_mb", 25.0, minimum=1),

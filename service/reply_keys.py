@@ -1,7 +1,9 @@
 """Reply keys: a verifiable tag on every message that expects an answer.
 
 A key binds (purpose, meeting, person) and carries an HMAC of the three under
-the office's secret, so a reply can be tied to what it answers and to whom the
+the office's own secret (`office_secret`: the configured secret bound to the
+office's mailbox, so offices given one secret still never accept each
+other's keys), so a reply can be tied to what it answers and to whom the
 question was sent, and nobody can make up a key for someone else. Keys travel
 in the Message-ID (replies quote it back in In-Reply-To/References), in a
 plus-address Reply-To, and as a visible reference line in the text, because
@@ -39,6 +41,11 @@ class ReplyKey:
 def safe_id(value: str) -> str:
     """An id made fit for a key: lower-case letters and digits, `_` between runs."""
     return _SAFE.sub("_", value.lower()).strip("_") or "x"
+
+
+def office_secret(secret: bytes, mailbox: str) -> bytes:
+    """The secret an office signs its keys with: the configured one, bound to the office's shared mailbox."""
+    return hmac.new(secret, f"office|{mailbox.lower()}".encode(), hashlib.sha256).digest()
 
 
 def find_keys(text: str, secret: bytes) -> list[ReplyKey]:

@@ -42,11 +42,22 @@ def unique_address(name: str = "user", domain: str = "office.test") -> str:
     return f"{name}-{uuid.uuid4().hex[:12]}@{domain}"
 
 
+_HANDED_OUT: set[int] = set()
+
+
 def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket() as probe:
-        probe.bind((HOST, 0))
-        return probe.getsockname()[1]
+    """A TCP port on 127.0.0.1 that nothing listens on right now, and never one this process handed out before.
+
+    The kernel may give the same free port to two probes in a row, and a
+    server given it twice (Dovecot's IMAP and LMTP) refuses to start.
+    """
+    while True:
+        with socket.socket() as probe:
+            probe.bind((HOST, 0))
+            port = probe.getsockname()[1]
+        if port not in _HANDED_OUT:
+            _HANDED_OUT.add(port)
+            return port
 
 
 def tail(path: Path, lines: int = 40) -> str:

@@ -6,6 +6,7 @@ import sys
 import pytest
 
 from service.config import ConfigError, ImapSettings, MaildirSettings, load, write_starter
+from service.reply_keys import office_secret
 
 ENV = {"SECRETARY_REPLY_KEY": "s3cret", "SECRETARY_IMAP_PASSWORD": "imap-pw"}
 
@@ -17,7 +18,8 @@ def test_the_starter_configuration_loads(tmp_path):
     assert settings.office.mailbox == "meeting@office.test"
     assert isinstance(settings.source, MaildirSettings) and settings.source.path == tmp_path / "mailbox"
     secret_file = tmp_path / "reply-key.secret"
-    assert settings.reply_key_secret == secret_file.read_text().strip().encode() and len(settings.reply_key_secret) == 64
+    secret = secret_file.read_text().strip()
+    assert len(secret) == 64 and settings.reply_key_secret == office_secret(secret.encode(), "meeting@office.test")
     assert secret_file.stat().st_mode & 0o077 == 0, "only the service's user may read the secret"
     assert not any(flag for _, flag in write_starter(tmp_path, "x", "a@b.cd", "c@d.ef")), "init never overwrites"
 

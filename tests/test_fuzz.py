@@ -18,12 +18,12 @@ import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from helpers import ENV, SECRET, write_config
+from helpers import ENV, MAILBOX, SECRET, write_config
 from service.config import load
 from service.daemon import build
 from service.mail.message import InboundMessage, MalformedMessage
 from service.pipeline import PROCESSED, QUARANTINED, log_shard
-from service.reply_keys import ReplyKey
+from service.reply_keys import ReplyKey, office_secret
 from service.understand import Context, Verdict, understand
 
 # On a developer's machine every run draws new examples, and finds new bugs; under CI (CI=true) the
@@ -39,7 +39,7 @@ CHARSETS = ["utf-8", "tis-620", "windows-874", "iso-8859-11", "us-ascii", "latin
 ENCODINGS = ["7bit", "8bit", "binary", "base64", "quoted-printable", "x-uuencode", "bogus", ""]
 THAI = ["ยืนยันเข้าร่วมประชุมครับ", "ขอลาประชุม ติดราชการ", "เห็นชอบ", "ส่งคืนแก้ไข", "ขอเสนอเรื่องเพื่อพิจารณา",
         "ติดราชการ จึงมอบหมาย นายสมศักดิ์ รักเรียน เข้าร่วมประชุมแทน", "ไม่มีเรื่องเสนอ", "ขอแก้ไขมติวาระที่ 5.1.1"]
-KEYS = [ReplyKey(purpose, "sa2569_11", person).token(SECRET.encode())
+KEYS = [ReplyKey(purpose, "sa2569_11", person).token(office_secret(SECRET.encode(), MAILBOX))
         for purpose in ("inv", "conf", "call", "appr", "notes", "circ", "decide", "prog")
         for person in ("p_school_001", "g_policy", "p_director")] + ["inv-sa2569_11-p_school_001-aaaaaaaa"]
 

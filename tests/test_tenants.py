@@ -67,12 +67,15 @@ def secrets(monkeypatch):
 
 
 @pytest.fixture
-def offices(tmp_path, secrets, postgres):
-    """Offices A and B on the embedded mail (a Maildir in, .eml files out), their stores in one database."""
+def offices(tmp_path, secrets, postgres, request):
+    """Offices A and B on the embedded mail (a Maildir in, .eml files out), their stores in one database.
+
+    B has a reply-key secret of its own, or (parameter "one secret") the same as A's.
+    """
     dsn = postgres.database()
     worlds = Embedded(folder(tmp_path, "a")), Embedded(folder(tmp_path, "b"))
     a = tenant(worlds[0].config, dsn, MAILBOX)
-    b = tenant(worlds[1].config, dsn, MAILBOX, OFFICE_B, B_SECRET)
+    b = tenant(worlds[1].config, dsn, MAILBOX, OFFICE_B, "" if getattr(request, "param", "") == "one secret" else B_SECRET)
     return (a, worlds[0]), (b, worlds[1])
 
 
@@ -154,6 +157,7 @@ def test_a_round_started_at_one_office_is_not_listed_at_the_other(offices, capsy
     assert [r["deadline"] for r in at(a, rounds)] == ["2026-12-15"]
 
 
+@pytest.mark.parametrize("offices", ["own secrets", "one secret"], indirect=True)
 def test_a_reply_to_a_round_that_reaches_the_other_office_is_mail_without_a_key_there(offices):
     (a, world_a), (b, world_b) = offices
     clock = Clock(DAY)
