@@ -89,7 +89,7 @@ def _mail(office: Office, head: dict[str, Any], ask: dict[str, Any]) -> tuple[di
 def _reply(office: Office, head: dict[str, Any], ask: dict[str, Any], reply: Reply, now: datetime) -> tuple[Outcome, dict[str, Any], dict[str, Any]]:
     """A champion's submission: the report is the mail's text, the evidence its attachments; the latest counts."""
     topic = load_pmqa(office.rules).topic(int(ask["topic"]))
-    note = f"PMQA {head['id']}: {_label(topic)} from {_name(office, ask['recipient'])} ({len(reply.files)} attachment(s))"
+    note = office.note("pmqa_answer", round=head["id"], topic=_label(topic), person=_name(office, ask["recipient"]), files=len(reply.files))
     return (Outcome(for_clerk=note), {"result": "submitted", "text": reply.verdict.new_text.strip(), "files": reply.files},
             {"pmqa_topic": _label(topic), "evidence": [f["name"] for f in reply.files], "version": len(ask["answers"]) + 1})
 
@@ -131,7 +131,7 @@ def compile_report(office: Office, head: dict[str, Any], now: datetime) -> Outco
                     attachments=(OutboundAttachment(original_name(paths["pdf"]), "application/pdf", files.pdf),
                                  OutboundAttachment(original_name(paths["docx"]), "application/vnd.openxmlformats-officedocument.wordprocessingml.document", files.docx)))
     return Outcome(documents=[(shard(head["id"]), "round", "round", updated)], outgoing=[mail],
-                   for_clerk=f"PMQA report of {head['id']} compiled ({sent} of 8 topics in): {paths['pdf']}")
+                   for_clerk=office.note("pmqa_compiled", round=head["id"], sent=sent, topics=len(context["categories"]) + 1, path=paths["pdf"]))
 
 
 def report_context(office: Office, head: dict[str, Any], now: datetime) -> dict[str, Any]:

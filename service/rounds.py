@@ -251,14 +251,14 @@ def receive(office: Office, message: InboundMessage, verdict: Verdict, files: li
     key = verdict.reply_key
     head = next((h for h in rounds(office) if key and safe_id(h["id"]) == key.meeting), None)
     if head is None:
-        return Outcome(for_clerk="a reply to a request of a round that is not on file"), {"kind": "unknown"}
+        return Outcome(for_clerk=office.note("round_unknown")), {"kind": "unknown"}
     topic = key.purpose.partition("_")[2]
     ask = next((a for a in asks_of(office, head["id"]) if safe_id(a["recipient"]) == key.person and a["topic"] == topic), None)
     recipient = office.directory.get(ask["recipient"]) if ask else None
     use = _uses()[head["use"]]
     if ask is None or recipient is None or not (speaks_for(verdict.sender, recipient) or (verdict.sender and use.may_answer(office, ask, verdict.sender))):
         who = verdict.sender.name if verdict.sender else message.sender
-        return Outcome(for_clerk=f"a reply to the round {head['id']} from {who}, not from the one it was asked of"), {"kind": "unknown"}
+        return Outcome(for_clerk=office.note("round_not_from_recipient", round=head["id"], who=who)), {"kind": "unknown"}
     outcome, answer, understood = use.reply(office, head, ask, Reply(message, verdict, files, topic), now)
     filed = {**ask, "answers": [*ask["answers"], answer_record(ask["recipient"], answer.pop("result"), now, message=message.identity, **answer)]}
     outcome.documents.append((shard(head["id"]), "asks", ask_key(ask["recipient"], ask["topic"]), filed))

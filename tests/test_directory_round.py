@@ -103,7 +103,7 @@ def test_a_reply_from_someone_else_is_not_filed_against_the_school(office):
     run(settings, clock, day(12, 16))  # past the deadline: the round closes, and that morning's digest says so
     [digest] = outgoing(world, settings, world.clerk(), "16 ธันวาคม 2569")
     text = digest.get_body(("plain",)).get_content()
-    assert "ปิดรอบแล้ว: verification round" in text and "0 of 3 answered" in text and "ไม่มีเรื่องใหม่" not in digest["Subject"]
+    assert "ปิดรอบแล้ว: ปิดรอบตรวจสอบข้อมูลพื้นฐาน" in text and "ตอบแล้ว 0 จาก 3;" in text and "ไม่มีเรื่องใหม่" not in digest["Subject"]
     service = build(settings, clock=clock, exclusive=False)
     assert [r["status"] for r in rounds(service.office, "verification")] == ["closed"]
     service.office.store.close()

@@ -131,7 +131,7 @@ def test_automatic_mail_and_unknown_senders_are_never_answered(office):
     assert sent(office) == []
     service = build(office, exclusive=False)
     entry = service.office.store.get(log_shard(handled[1].identity), "messages", handled[1].identity)
-    assert "not in the directory" in entry["for_clerk"]
+    assert "ไม่อยู่ในทำเนียบ" in entry["for_clerk"]
 
 
 def test_explain_prints_the_verdict_as_json(tmp_path):

@@ -74,27 +74,26 @@ def _reply(office: Office, head: dict[str, Any], ask: dict[str, Any], reply: Rep
         correction = {"id": str(number), "round": head["id"], "record": entry.id, "name": entry.name, "changes": changes,
                       "was": {f: _shown(entry, f) for f in changes}, "rules": list(read.rules), "by": by,
                       "message": reply.message.identity, "at": now.isoformat(), "status": "pending"}
-        said = "; ".join(f"{f}: {correction['was'][f]!r} → {v!r}" for f, v in changes.items())
+        labels = form_labels(office.rules)
+        said = "; ".join(f"{labels.get(f, f)}: {correction['was'][f]!r} → {v!r}" for f, v in changes.items())
         outcome = Outcome(documents=[(SHARD, "corrections", correction["id"], correction)],
-                          for_clerk=f"{entry.name} asks to correct its record ({said}): secretary directory review"
-                                    + ("; it also gave an e-mail address that is not one (left out)" if unusable else ""))
+                          for_clerk=office.note("correction_asked", name=entry.name, changes=said, bad_address=unusable))
         return outcome, {"result": "corrections", "correction": correction["id"], "rules": list(read.rules)}, {
-            "corrections": [{"field": form_labels(office.rules).get(f, f), "was": correction["was"][f], "now": v} for f, v in changes.items()],
+            "corrections": [{"field": labels.get(f, f), "was": correction["was"][f], "now": v} for f, v in changes.items()],
             "confirmed": False}
     # The form sent back unchanged confirms the record; lines that only repeat it in the text may be quoted history.
     if not unusable and (read.confirmed or (read.values and any(t.strip() for t in returned))):
         outcome = Outcome(documents=verified_today(office.store, entry, now, by, source))
         return outcome, {"result": "confirmed", "rules": list(read.rules)}, {"corrections": [], "confirmed": True}
-    outcome = Outcome(for_clerk=f"needs a look: {entry.name} answered the verification round in words no rule recognised")
+    outcome = Outcome(for_clerk=office.note("not_understood", person=entry.name, about="verification", about_id=head["id"]))
     return outcome, {"result": "unclear", "rules": []}, {"kind": "unknown"}
 
 
 def _close(office: Office, head: dict[str, Any], asks: list[dict[str, Any]], now: datetime) -> Outcome:
     silent = [office.directory.get(a["recipient"]) for a in asks if not a["answers"]]
     waiting = _summary(office, head, asks)["pending_corrections"]
-    names = ", ".join(e.name for e in silent if e) or "-"
-    return Outcome(for_clerk=f"verification round {head['id']} closed: {len(asks) - len(silent)} of {len(asks)} answered; "
-                             f"{waiting} correction(s) waiting for review; no answer from: {names}")
+    return Outcome(for_clerk=office.note("verification_closed", round=head["id"], answered=len(asks) - len(silent), asked=len(asks),
+                                         waiting=waiting, silent=", ".join(e.name for e in silent if e)))
 
 
 def pending(office: Office) -> list[dict[str, Any]]:

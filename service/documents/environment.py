@@ -30,6 +30,12 @@ def environment(templates: Path) -> Environment:
     return env
 
 
+def note(templates: Path, language: str, name: str, /, **values: object) -> str:
+    """One line for the clerk (the digest, `secretary status`), worded by the macro `name` of `email/<language>/notes.j2`."""
+    macros = environment(templates).get_template(f"email/{language}/notes.j2").module
+    return " ".join(str(getattr(macros, name)(**values)).split())
+
+
 def clean(value: object) -> Markup:
     """What a sender wrote, made safe to show in our HTML: every tag and script removed by nh3, the text kept."""
     return Markup(nh3.clean(str(value), tags=set()))

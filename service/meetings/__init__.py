@@ -13,6 +13,7 @@ from typing import Any
 
 from ..config import OfficeSettings
 from ..directory import Directory
+from ..documents.environment import note
 from ..mail.compose import Outgoing
 from ..store import Store
 
@@ -53,3 +54,7 @@ class Office:
     @property
     def clerk(self) -> str:
         return self.details.clerk
+
+    def note(self, name: str, /, **values: Any) -> str:
+        """A line for the clerk in the office's language, worded by its templates (`email/<language>/notes.j2`)."""
+        return note(self.templates, self.details.language, name, **values)

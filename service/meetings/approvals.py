@@ -91,7 +91,7 @@ def start_chain(office: Office, meeting: dict[str, Any], people: list[Entry], pa
     """Send the newest draft to the first approver."""
     drafts = drafts_of(meeting, paper)
     if not drafts:
-        return Outcome(for_clerk=f"no draft of the {paper} to send for approval yet")
+        return Outcome(for_clerk=office.note("no_draft", paper=paper))
     draft = {**drafts[-1], "status": "awaiting", "chain": [p.id for p in people], "answers": []}
     updated = with_drafts(meeting, paper, [*drafts[:-1], draft])
     return Outcome(
@@ -120,7 +120,8 @@ def record_answer(office: Office, meeting: dict[str, Any], approver_id: str, app
     if not approved:
         draft["status"] = "returned"
         outcome.outgoing.append(_to_clerk(meeting, paper, draft, answer, office.directory, office.clerk))
-        outcome.for_clerk = f"draft {draft['version']} of the {paper} of {meeting['id']} returned by {office.directory.get(approver_id).name}: {comments}"
+        outcome.for_clerk = office.note("draft_returned", approver=office.directory.get(approver_id).name, version=draft["version"],
+                                        paper=paper, title=draft.get("title", ""), meeting=meeting["id"], comments=comments)
     elif next_approver is None:
         draft["status"] = "approved"
     updated = with_drafts(meeting, paper, [*drafts[:-1], draft])

@@ -96,26 +96,26 @@ def receive_progress(office: Office, verdict: Verdict, message_identity: str, no
     try:
         meeting = load(office.store, meeting_for_key(office.store, key.meeting))
     except MeetingError:
-        return Outcome(for_clerk="a progress report on a follow-up of a meeting that is not on file"), {"kind": "unknown"}
+        return Outcome(for_clerk=office.note("progress_meeting_unknown")), {"kind": "unknown"}
     mine = [a for a in office.store.find(SHARD, "actions", lambda a: a["meeting"] == meeting["id"]) if safe_id(a["group"]) == key.person]
     sender = verdict.sender
     if not mine or sender is None or key.person not in (safe_id(sender.id), safe_id(sender.group or "")):
-        return Outcome(for_clerk=f"a progress report on {meeting['id']} from {sender.id if sender else 'someone'}, not from the group it was asked of"), {"kind": "unknown"}
+        return Outcome(for_clerk=office.note("progress_not_from_group", meeting=meeting["id"], sender=sender.name if sender else "")), {"kind": "unknown"}
     progress = verdict.progress
     if progress is None:
-        return Outcome(for_clerk=f"needs a look: {sender.name} wrote about a follow-up of {meeting['id']} in words no rule recognised"), {"kind": "unknown"}
+        return Outcome(for_clerk=office.note("not_understood", person=sender.name, about="followup", about_id=meeting["id"])), {"kind": "unknown"}
     numbered = key.purpose.partition("_")[2]
     number = int(numbered) if numbered.isdigit() else progress.action
     chosen = [a for a in mine if a["number"] == number] if number else [a for a in mine if a["status"] in OPEN]
     if len(chosen) != 1:
-        return Outcome(for_clerk=f"{sender.name} reported progress on {meeting['id']} without saying which of {len(mine)} actions"), {"kind": "unknown"}
+        return Outcome(for_clerk=office.note("progress_which_action", person=sender.name, meeting=meeting["id"], count=len(mine))), {"kind": "unknown"}
     action = chosen[0]
     report = {"status": progress.status, "note": progress.note, "new_due": progress.new_due.isoformat() if progress.new_due else None,
               "rule": progress.rule, "at": now.isoformat(), "message": message_identity, "by": sender.id}
     status = "done" if progress.status == "done" else "in_progress"
     updated = {**action, "status": status, "reports": [*action["reports"], report],
                **({"due": report["new_due"], "due_was": action["due"]} if report["new_due"] else {})}
-    note = f"{action['id']} ({action['what']}): {STATUS_WORDS[progress.status]}" + (f", new due date {report['new_due']} asked" if report["new_due"] else "")
+    note = office.note("progress", action=action["id"], what=action["what"], status=progress.status, new_due=progress.new_due)
     return (Outcome(documents=[(SHARD, "actions", action["id"], updated)], for_clerk=note),
             {"kind": "progress", "meeting_title": title_of(meeting), "action_what": action["what"], "progress": STATUS_WORDS[progress.status]})
 

@@ -32,7 +32,7 @@ def receive_submission(office: Office, message: InboundMessage, verdict: Verdict
     """File a submission into its meeting; return the outcome and what the acknowledgement should say."""
     meeting = collecting_meeting(office, verdict, now.date())
     if meeting is None:
-        return Outcome(for_clerk="an agenda item, but no meeting is collecting items (or more than one is): the clerk decides"), {}
+        return Outcome(for_clerk=office.note("no_collecting_meeting")), {}
     rules = load_agenda_rules(office.rules / "agenda.yaml")
     group = group_of(verdict.sender, office.directory)
     submission = read_submission(message.subject, verdict.new_text, files, rules)
@@ -45,7 +45,7 @@ def receive_submission(office: Office, message: InboundMessage, verdict: Verdict
     if result in ("submitted", "revised", "nothing", "withdrawn"):
         outcome.documents.append((shard(meeting["id"]), "answers", group.id, {**answer_record(group.id, result, now), "group": group.id}))
     if result == "late":
-        outcome.for_clerk = f"a late item from {group.name} for {meeting['id']}: accept or refuse it"
+        outcome.for_clerk = office.note("late_item", group=group.name, meeting=meeting["id"])
     section = rules.sections[submission.section]
     return outcome, {
         "meeting_title": f"{meeting['title']} ครั้งที่ {meeting['number']}/{meeting['year_be']}",

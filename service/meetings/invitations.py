@@ -87,16 +87,18 @@ def invite(office: Office, meeting: dict[str, Any], now: datetime) -> Outcome | 
         for key, name in (("invitation_pdf", "หนังสือเชิญประชุม.pdf"), ("pack_pdf", "ระเบียบวาระการประชุม.pdf"))
         if key in papers
     )
-    outcome = Outcome()
+    outcome, gone = Outcome(), []
     for person_id in meeting["attendees"]:
         attendee = office.directory.get(person_id)
         if attendee is None:
-            outcome.for_clerk += f"{person_id} is no longer in the directory: not invited. "
+            gone.append(person_id)
             continue
         outcome.outgoing.append(_letter(office, meeting, attendee, "invitation", "inv", now, attachments))
         outcome.documents.append((shard(meeting["id"]), "invitees", person_id, {
             "person": person_id, "email": attendee.email, "status": "no_answer", "answers": [], "invited_at": now.isoformat(),
         }))
+    if gone:
+        outcome.for_clerk = office.note("not_invited", people=", ".join(gone))
     return outcome
 
 
@@ -115,13 +117,17 @@ def record_answer(office: Office, meeting: dict[str, Any], person_id: str, answe
     """Keep an answer in the invitee's history; the latest one is the invitee's status."""
     invitee = office.store.get(shard(meeting["id"]), "invitees", person_id)
     if invitee is None:
-        return Outcome(for_clerk=f"an answer from {person_id}, who was not invited to {meeting['id']}")
+        return Outcome(for_clerk=office.note("answer_not_invited", person=person_id, meeting=meeting["id"]))
     outcome = Outcome(documents=[(shard(meeting["id"]), "invitees", person_id, {
         **invitee, "status": answer["answer"] if answer["answer"] in ANSWERS else invitee["status"],
         "answers": [*invitee["answers"], answer],
     })])
     if answer["answer"] == "counter":
-        outcome.for_clerk = f"{person_id} proposes another time for {meeting['id']}: {answer.get('proposed_start') or 'see the message'}"
+        start = datetime.fromisoformat(answer["proposed_start"]) if answer.get("proposed_start") else None
+        if start is not None and start.tzinfo is not None:  # a floating time (no zone) is the office's own already
+            start = start.astimezone(ZoneInfo(office.details.timezone))
+        who = office.directory.get(person_id)
+        outcome.for_clerk = office.note("proposes_time", person=who.name if who else person_id, meeting=meeting["id"], start=start)
     return outcome
 
 
@@ -158,10 +164,10 @@ def receive_attendance(office: Office, message_identity: str, sender: str, verdi
     meeting, person_id, via = _whose_answer(office, sender, verdict)
     if meeting is None or person_id is None:
         unplaced = {"kind": "attendance" if verdict.attendance else "unknown", "attendance_placed": False}
-        return Outcome(for_clerk="an answer about attendance that matches no invitation: the clerk places it"), unplaced
+        return Outcome(for_clerk=office.note("unplaced_attendance")), unplaced
     attendance = verdict.attendance
     if attendance is None:
-        return Outcome(for_clerk=f"needs a look: {sender} answered the invitation to {meeting['id']} in words no rule recognised"), {"kind": "unknown"}
+        return Outcome(for_clerk=office.note("not_understood", person=sender, about="invitation", about_id=meeting["id"])), {"kind": "unknown"}
     answer = {
         "answer": attendance.answer, "delegate": attendance.delegate, "delegate_position": attendance.delegate_position,
         "reason": attendance.reason, "proposed_start": attendance.proposed_start.isoformat() if attendance.proposed_start else None,

@@ -59,7 +59,7 @@ def brief_resolutions_due(office: Office, meeting: dict[str, Any], now: datetime
     return Outcome(
         documents=[(shard(meeting["id"]), "meeting", "meeting", {**meeting, "notes_late_reminded": now.date().isoformat()})],
         outgoing=[_to_clerk_for_notes(office, meeting, "notes_late", f"notes-late:{meeting['id']}:{now.date()}")],
-        for_clerk=f"the notes of {meeting['id']} are late: the brief resolutions were due {meeting['schedule']['brief_resolutions']}",
+        for_clerk=office.note("notes_late", meeting=meeting["id"], due=date.fromisoformat(meeting["schedule"]["brief_resolutions"])),
         done=False,
     )
 
@@ -67,7 +67,7 @@ def brief_resolutions_due(office: Office, meeting: dict[str, Any], now: datetime
 def receive_notes(office: Office, meeting: dict[str, Any], sender: str, text: str, source: str, kind: Kind, now: datetime) -> tuple[Outcome, dict[str, Any]]:
     """The notes by e-mail: only the clerk's address may send them."""
     if sender.lower() != office.clerk.lower():
-        return Outcome(for_clerk=f"meeting notes for {meeting['id']} from {sender}, who is not the clerk: not used"), {"kind": "unknown"}
+        return Outcome(for_clerk=office.note("notes_not_from_clerk", meeting=meeting["id"], sender=sender)), {"kind": "unknown"}
     return import_notes(office, meeting, text, source, kind, now)
 
 
@@ -78,7 +78,7 @@ def import_notes(office: Office, meeting: dict[str, Any], text: str, source: str
                   "notes_actions": sum(len(i.actions) for i in notes.items), "notes_problems": list(notes.problems),
                   "meeting_title": title_of(meeting)}
     if not notes.items:
-        return Outcome(for_clerk=f"notes for {meeting['id']} without any agenda item: nothing drafted"), understood
+        return Outcome(for_clerk=office.note("notes_without_items", meeting=meeting["id"])), understood
     records = meeting.get("records", [])
     record = _record(meeting, notes, len(records) + 1, source, now)
     updated = {**meeting, "records": [*records, record]}
@@ -288,12 +288,14 @@ def receive_objection(office: Office, meeting: dict[str, Any], verdict: Verdict,
     person = verdict.sender.id if verdict.sender else ""
     endorsement = office.store.get(shard(meeting["id"]), "endorsements", person) if verdict.key_matches_sender else None
     if endorsement is None:
-        return Outcome(for_clerk=f"an answer to the circulated resolutions of {meeting['id']} not from the attendee it was sent to"), {"kind": "unknown"}
+        return Outcome(for_clerk=office.note("circulated_not_from_attendee", meeting=meeting["id"])), {"kind": "unknown"}
     if meeting.get("objection_review") is not None:
-        return Outcome(for_clerk=f"{person} answered the resolutions of {meeting['id']} after the comments were compiled: the clerk reads it"), {"kind": "unknown"}
+        return (Outcome(for_clerk=office.note("circulated_after_compiled", person=_name(office, person), meeting=meeting["id"])),
+                {"kind": "unknown"})
     reading = verdict.objection
     if reading is None:
-        return Outcome(for_clerk=f"needs a look: {person} answered the resolutions of {meeting['id']} in words no rule recognised"), {"kind": "unknown"}
+        return (Outcome(for_clerk=office.note("not_understood", person=_name(office, person), about="resolutions", about_id=meeting["id"])),
+                {"kind": "unknown"})
     answer = {"at": now.isoformat(), "message": message_identity, "rule": reading.rule}
     outcome = Outcome()
     if reading.points:
@@ -358,7 +360,7 @@ def decide_objections(office: Office, meeting: dict[str, Any], director_id: str,
 
     review = meeting.get("objection_review") or {}
     if review.get("decided", True) or review.get("by") != director_id:
-        return Outcome(for_clerk=f"a decision on the objections to {meeting['id']} that was not asked of {director_id} (or is decided already)")
+        return Outcome(for_clerk=office.note("decision_not_asked", meeting=meeting["id"], director=_name(office, director_id) or director_id))
     named = [n for n in NUMBERS.findall(arabic_digits(comments)) if n in review["numbers"]]
     if approved:
         accepted = named or list(review["numbers"])
@@ -368,7 +370,7 @@ def decide_objections(office: Office, meeting: dict[str, Any], director_id: str,
                "at_decided": now.isoformat(), "on_paper": on_paper}
     return Outcome(
         documents=[(shard(meeting["id"]), "meeting", "meeting", {**meeting, "objection_review": decided})],
-        for_clerk=f"the director accepted {len(accepted)} of {len(review['numbers'])} objection(s) to {meeting['id']}",
+        for_clerk=office.note("objections_decided", accepted=len(accepted), asked=len(review["numbers"]), meeting=meeting["id"]),
     )
 
 

@@ -71,7 +71,7 @@ def issue_order(office: Office, meeting: dict[str, Any], paper: str, now: dateti
                                                             "meeting": meeting["id"], "paper": paper, "file": final["order_pdf"], "at": now.isoformat()}),
         ],
         outgoing=outgoing,
-        for_clerk=f"{word}ที่ {number}/{year} เรื่อง {order['title']} signed and sent to {len(outgoing)} group(s)",
+        for_clerk=office.note("order_signed", word=word, number=number, year=year, title=order["title"], groups=len(outgoing)),
     )
 
 

@@ -32,8 +32,7 @@ def receive(office: Office, message: InboundMessage, verdict: Verdict, files: li
     """Decide the records and the acknowledgement for one understood message."""
     outcome = Outcome()
     if verdict.bounce:
-        kind = "permanently" if verdict.bounce.permanent else "for now"
-        outcome.for_clerk = f"mail to {', '.join(verdict.bounce.recipients) or 'an unknown address'} failed {kind}"
+        outcome.for_clerk = office.note("bounce", recipients=", ".join(verdict.bounce.recipients), permanent=verdict.bounce.permanent)
         for address in verdict.bounce.recipients:
             outcome.documents.append(("mailstatus", "bounces", address, {
                 "address": address,
@@ -44,7 +43,7 @@ def receive(office: Office, message: InboundMessage, verdict: Verdict, files: li
     if verdict.automatic:
         return outcome
     if verdict.sender is None and not (verdict.kind == "notes" and message.sender.lower() == office.clerk.lower()):
-        outcome.for_clerk = f"from {message.sender}, who is not in the directory; filed and not acted on"
+        outcome.for_clerk = office.note("stranger", sender=message.sender)
         return outcome
     understood: dict[str, Any] = {}
     if verdict.kind == "agenda_item":
@@ -62,7 +61,7 @@ def receive(office: Office, message: InboundMessage, verdict: Verdict, files: li
     elif verdict.kind == "round_reply":
         outcome, understood = receive_round_reply(office, message, verdict, files, now)
     elif verdict.kind == "unknown":
-        outcome.for_clerk = "no rule recognised this message"
+        outcome.for_clerk = office.note("unrecognised")
     if not must_not_answer(message, office.mailbox):
         outcome.outgoing.append(acknowledgement(message, verdict, understood, now))
     return outcome
@@ -76,14 +75,14 @@ def receive_approval(office: Office, verdict: Verdict, now: datetime) -> Outcome
     """
     key = verdict.reply_key
     if key is None or key.purpose.split("_")[0] not in (PURPOSE, "decide") or not verdict.key_matches_sender:
-        return Outcome(for_clerk="an answer about a draft that did not come from the approver it was sent to")
+        return Outcome(for_clerk=office.note("approval_not_from_approver"))
     if verdict.approval is None:
-        return Outcome(for_clerk="an approver's reply that says neither approve nor return: the clerk reads it")
+        return Outcome(for_clerk=office.note("approval_unclear"))
     try:
         meeting = load(office.store, meeting_for_key(office.store, key.meeting))
         return answer_paper(office, meeting, verdict.sender.id, key.purpose, verdict.approval.approved, verdict.approval.comments, now)
     except (ApprovalError, MeetingError) as error:
-        return Outcome(for_clerk=f"an approver's answer that could not be recorded: {error}")
+        return Outcome(for_clerk=office.note("approval_not_recorded", error=error))
 
 
 def answer_paper(office: Office, meeting: dict[str, Any], person: str, purpose: str, approved: bool, comments: str,
@@ -100,11 +99,11 @@ def _about_the_record(office: Office, message: InboundMessage, verdict: Verdict,
     """The clerk's notes, or an attendee's answer to the circulated resolutions, for the meeting the key names."""
     key = verdict.reply_key
     if key is None or key.purpose not in ("notes", "circ"):
-        return Outcome(for_clerk=f"a message about a meeting's resolutions that answers none of our messages ({verdict.kind})"), {"kind": "unknown"}
+        return Outcome(for_clerk=office.note("record_unkeyed", kind=verdict.kind)), {"kind": "unknown"}
     try:
         meeting = load(office.store, meeting_for_key(office.store, key.meeting))
     except MeetingError as error:
-        return Outcome(for_clerk=str(error)), {"kind": "unknown"}
+        return Outcome(for_clerk=office.note("about_unknown_meeting", error=error)), {"kind": "unknown"}
     if verdict.kind == "objection":
         return receive_objection(office, meeting, verdict, message.identity, now)
     text, source = notes_of(message, verdict)

@@ -58,8 +58,7 @@ def remind_groups(meeting: dict[str, Any], context: StepContext) -> Outcome:
 def submission_deadline(meeting: dict[str, Any], context: StepContext) -> Outcome:
     """The round closes: from now on a new item is late, held for the clerk to accept or refuse."""
     names = [context.office.directory.get(g).name for g in silent(context.group_order, context.answers)]
-    note = f"submissions closed; no answer from: {', '.join(names)}" if names else "submissions closed; every group answered"
-    return Outcome(for_clerk=note)
+    return Outcome(for_clerk=context.office.note("submissions_closed", silent=", ".join(names)))
 
 
 def assemble_agenda(meeting: dict[str, Any], context: StepContext) -> Outcome:
