@@ -118,7 +118,7 @@ class Pipeline:
                 raise
             except Exception as error:  # a bug (in a rule, a step, a template) costs one message, never the daemon
                 log.exception("could not handle %s", identity)
-                reason = f"internal error while handling the message: {type(error).__name__}: {error}"
+                reason = f"ระบบขัดข้องขณะจัดการข้อความนี้ (แจ้งผู้ดูแลระบบ) / internal error while handling the message: {type(error).__name__}: {error}"
         return record(None, reason, Outcome())
 
     def _record(self, identity: str, ref: str, now: datetime, message: InboundMessage | None, raw_file: str,

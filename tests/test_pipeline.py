@@ -5,6 +5,7 @@ from __future__ import annotations
 import email
 import email.policy
 import json
+import re
 import subprocess
 import sys
 
@@ -96,6 +97,7 @@ def test_broken_messages_go_to_quarantine_with_the_reason(office, raw, reason):
     handled = run_once(office)
     assert [h.status for h in handled] == [QUARANTINED, "processed"], "the daemon goes on after a bad message"
     assert reason in handled[0].reason
+    assert re.search("[\u0e00-\u0e7f]", handled[0].reason.partition(" / ")[0]), "the clerk reads why in Thai first"
     assert len(list((office.source.path / ".Quarantine" / "cur").iterdir())) == 1
     service = build(office, exclusive=False)
     entry = service.office.store.get(log_shard(handled[0].identity), "messages", handled[0].identity)

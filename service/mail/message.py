@@ -30,7 +30,7 @@ DEFAULT_SIZE_LIMIT = 25 * 1024 * 1024
 
 
 class MalformedMessage(ValueError):
-    """The message cannot be read at all; the text says why, for the clerk."""
+    """The message cannot be read at all; the text says why, for the clerk (in Thai, then English, as every reason here)."""
 
 
 @dataclass(frozen=True)
@@ -99,19 +99,20 @@ class InboundMessage:
     def parse(cls, raw: bytes, size_limit: int = DEFAULT_SIZE_LIMIT) -> InboundMessage:
         """Read a raw RFC 5322 message; raise MalformedMessage if there is nothing to read."""
         if not raw.strip():
-            raise MalformedMessage("empty message")
+            raise MalformedMessage("ข้อความว่างเปล่า / empty message")
         if len(raw) > size_limit:
             raise MalformedMessage(
+                f"ข้อความมีขนาด {len(raw) / 1048576:.1f} MB เกินกำหนด {size_limit / 1048576:.0f} MB / "
                 f"message is {len(raw) / 1048576:.1f} MB, over the {size_limit / 1048576:.0f} MB limit"
             )
         message = email.message_from_bytes(raw, policy=READING)
         problems = _structure_problems(message)
         sender_name, sender = parseaddr(header_value(message, "From"))
         if "@" not in sender:
-            problems.append("no usable From address")
+            problems.append("ไม่มีที่อยู่ผู้ส่ง (From) ที่ใช้ได้ / no usable From address")
         message_id = first_message_id(header_value(message, "Message-ID"))
         if not message_id:
-            problems.append("no Message-ID header: replies to it could not be threaded")
+            problems.append("ไม่มี Message-ID จึงโยงคำตอบกับข้อความนี้ไม่ได้ / no Message-ID header: replies to it could not be threaded")
         bodies, attachments, calendars = _walk(message, problems)
         html = bodies.get("text/html", "")
         text = bodies.get("text/plain") or (get_text(html).strip() if html else "")
@@ -185,7 +186,7 @@ def _structure_problems(message: Message) -> list[str]:
     for part in message.walk():
         for defect in part.defects:
             if isinstance(defect, StartBoundaryNotFoundDefect):
-                return ["broken MIME: a multipart part has no boundary where it says it has"]
+                return ["โครงสร้างข้อความเสียหาย อ่านส่วนต่าง ๆ ไม่ได้ / broken MIME: a multipart part has no boundary where it says it has"]
     return []
 
 
@@ -242,6 +243,7 @@ def _read_text(part: Message, problems: list[str]) -> str:
     """Decoded text; text no charset reads is kept with replacement characters, and noted."""
     text = decode_text(part)
     if text is None:
-        problems.append(f"a text part declared as {part.get_content_charset()!r} cannot be decoded in any known charset")
+        charset = part.get_content_charset()
+        problems.append(f"อ่านข้อความที่ระบุชุดอักขระ {charset!r} ไม่ออก / a text part declared as {charset!r} cannot be decoded in any known charset")
         text = (part.get_payload(decode=True) or b"").decode("utf-8", errors="replace")
     return text
