@@ -39,7 +39,7 @@ OFFICES = 6
 FIRST_WAVE = 12  # messages per office while three instances run, one of them killed
 SECOND_WAVE = 6  # per office while a fourth instance joins
 TAKEOVER_LIMIT = 30.0
-SHARE_LIMIT = 90.0  # from start (or a join) to a fair share each: one office handed back per look (5 s) and instance
+SHARE_LIMIT = 90.0  # from start (or a join) to a fair share each: one office handed back every 5 s by each instance
 
 NAMES = [f"office-{n}" for n in range(OFFICES)]
 
